@@ -1,0 +1,1 @@
+"""POS Agent: the in-store daemon next to the cash register."""

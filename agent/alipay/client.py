@@ -1,0 +1,102 @@
+"""The HTTP shell around `OpenApiProtocol`: httpx, explicit timeouts, transport errors mapped to the model.
+
+Whether a transport failure is retryable depends on whether the request may have reached Alipay:
+a refused or timed-out *connection* never sent a byte (retryable); anything after the request was
+written (read timeout, reset, truncated reply) has an unknown outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from .apis.base import ApiRequest
+from .envelope import PreparedRequest, utc_now
+from .errors import RetryableError, UnknownOutcomeError
+from .protocol import Credentials, OpenApiProtocol
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. `read` bounds the wait for Alipay's answer once the request is sent."""
+
+    connect: float = 5.0
+    read: float = 15.0
+    write: float = 15.0
+    pool: float = 5.0
+
+    def to_httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+
+
+class AlipayClient:
+    """Calls the Alipay OpenAPI. One instance per app; safe to share across tasks of one event loop."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        gateway_url: str = "production",
+        *,
+        timeouts: Timeouts | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.protocol = OpenApiProtocol(credentials, gateway_url)
+        self.timeouts = timeouts or Timeouts()
+        self._clock = clock
+        self._http = httpx.AsyncClient(
+            timeout=self.timeouts.to_httpx(), transport=transport, follow_redirects=False, trust_env=False
+        )
+
+    @property
+    def gateway_url(self) -> str:
+        return self.protocol.gateway_url
+
+    async def execute(self, request: ApiRequest[R], *, timeouts: Timeouts | None = None) -> R:
+        prepared = self.protocol.prepare(request, self._clock())
+        status, body = await self._send(prepared, timeouts)
+        return self.protocol.parse(request, status, body)
+
+    async def _send(self, prepared: PreparedRequest, timeouts: Timeouts | None) -> tuple[int, bytes]:
+        method = prepared.method
+        kwargs: dict[str, Any] = {}
+        if timeouts is not None:
+            kwargs["timeout"] = timeouts.to_httpx()
+        if prepared.files:
+            kwargs["data"] = prepared.body
+            kwargs["files"] = {
+                name: (part.filename, part.content, part.content_type) for name, part in prepared.files.items()
+            }
+        else:
+            kwargs["data"] = prepared.body
+        try:
+            response = await self._http.post(prepared.url, **kwargs)
+            return response.status_code, response.content
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise RetryableError(f"gateway unreachable ({type(exc).__name__})", method=method) from None
+        except httpx.TimeoutException as exc:
+            raise UnknownOutcomeError(
+                f"no answer in time ({type(exc).__name__}); the request may have been processed", method=method
+            ) from None
+        except httpx.TransportError as exc:
+            raise UnknownOutcomeError(
+                f"connection lost ({type(exc).__name__}); the request may have been processed", method=method
+            ) from None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AlipayClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

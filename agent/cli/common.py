@@ -1,0 +1,131 @@
+"""What every command shares: config and gateway options, JSON output, errors explained, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from agent.alipay import AlipayClient, AlipayError, Timeouts
+from agent.alipay.errors import BusinessError, ConfigurationError
+from agent.config import AgentConfig, AlipaySettings, ConfigError, load_config, load_credentials
+from agent.config.load import config_path
+
+T = TypeVar("T")
+
+# Exit codes, documented in `posagent --help` epilogs and docs/.
+EXIT_OK = 0
+EXIT_BUSINESS = 1  # Alipay said no (definite)
+EXIT_USAGE = 2  # bad arguments, bad config, bad input file
+EXIT_SETUP = 3  # Alipay says our set-up is wrong (key, app id, permission, clock)
+EXIT_TRANSIENT = 4  # unreachable or unknown outcome: retry later, the same command is safe
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def add_gateway_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Alipay app (from the config file unless given here)")
+    group.add_argument(
+        "--config", metavar="FILE", help="agent config (default $POSAGENT_CONFIG or /etc/posagent/agent.toml)"
+    )
+    group.add_argument("--app-id", help="overrides alipay.app_id")
+    group.add_argument("--gateway", help="overrides alipay.gateway: production, sandbox or a URL")
+    group.add_argument("--private-key", metavar="FILE", help="overrides alipay.app_private_key_file")
+    group.add_argument("--alipay-public-key", metavar="FILE", help="overrides alipay.alipay_public_key_file")
+    add_output_options(parser)
+
+
+def alipay_settings(args: argparse.Namespace) -> AlipaySettings:
+    """The config file's [alipay] section with command-line overrides; flags alone are enough."""
+    overrides = {"app_id": args.app_id, "gateway": args.gateway, "app_private_key_file": args.private_key,
+                 "alipay_public_key_file": args.alipay_public_key}  # fmt: skip
+    flags_complete = all(overrides[k] for k in ("app_id", "app_private_key_file", "alipay_public_key_file"))
+    if flags_complete and not args.config:
+        settings = AlipaySettings(app_id=args.app_id, app_private_key_file=Path(args.private_key),
+                                  alipay_public_key_file=Path(args.alipay_public_key))  # fmt: skip
+    else:
+        settings = load_config(args.config).alipay
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value:
+            changes[key] = Path(value) if key.endswith("_file") else value
+    return replace(settings, **changes)
+
+
+def agent_config(args: argparse.Namespace) -> AgentConfig:
+    return load_config(getattr(args, "config", None))
+
+
+def make_client(settings: AlipaySettings) -> AlipayClient:
+    credentials = load_credentials(settings)
+    timeouts = Timeouts(connect=settings.connect_timeout, read=settings.read_timeout)
+    return AlipayClient(credentials, settings.gateway, timeouts=timeouts)
+
+
+def emit(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(human)
+
+
+def fail(args: argparse.Namespace, code: int, message: str, detail: dict[str, Any] | None = None) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "error": {"message": message, **(detail or {})}}, ensure_ascii=False))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def explain_alipay_error(args: argparse.Namespace, error: AlipayError) -> int:
+    """Code, sub_code and what to do, then the exit code of its class."""
+    if isinstance(error, BusinessError):
+        code = EXIT_BUSINESS
+    elif isinstance(error, ConfigurationError):
+        code = EXIT_SETUP
+    else:
+        code = EXIT_TRANSIENT
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "error": error.to_dict()}, ensure_ascii=False))
+        return code
+    lines = [f"error: {error.method} failed ({error.kind.replace('_', ' ')}): {error.message}"]
+    if error.code or error.sub_code:
+        lines.append(f"  code: {error.code or '-'}  sub_code: {error.sub_code or '-'}")
+    if error.sub_msg:
+        lines.append(f"  Alipay says: {error.sub_msg}")
+    if error.hint:
+        lines.append(f"  what to do: {error.hint}")
+    if code == EXIT_TRANSIENT:
+        lines.append("  the command is safe to run again: it reuses the same request ids")
+    print("\n".join(lines), file=sys.stderr)
+    return code
+
+
+def run_with_client(
+    args: argparse.Namespace, body: Callable[[AlipayClient], Awaitable[int]]
+) -> int:
+    """Load settings, open a client, run `body`, and turn every failure into a clear message and exit code."""
+    try:
+        client = make_client(alipay_settings(args))
+    except ConfigError as exc:
+        return fail(args, EXIT_USAGE, str(exc), {"problems": [str(p) for p in exc.problems]})
+
+    async def go() -> int:
+        async with client:
+            return await body(client)
+
+    try:
+        return asyncio.run(go())
+    except AlipayError as exc:
+        return explain_alipay_error(args, exc)
+
+
+def default_config_hint() -> str:
+    return str(config_path())
