@@ -1,0 +1,87 @@
+"""The config file: typed sections, every problem named by its key, relative paths, credentials."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from agent.alipay.keys import generate_app_key_pair
+from agent.config import ConfigError, describe, load_config, load_credentials, parse_config
+from agent.config.model import AgentConfig
+
+GOOD = """
+[alipay]
+app_id = "2021000000000001"
+app_private_key_file = "keys/app_private_key.pem"
+alipay_public_key_file = "keys/alipay_public_key.pem"
+gateway = "sandbox"
+
+[store]
+id = "SH01"
+till_id = "T2"
+"""
+
+
+def test_a_good_file_loads_with_defaults_and_paths_relative_to_it(tmp_path: Path) -> None:
+    config = parse_config(GOOD, source="agent.toml", base_dir=tmp_path)
+    assert config.alipay.app_private_key_file == tmp_path / "keys/app_private_key.pem"
+    assert config.alipay.read_timeout == 15.0
+    assert config.store.id == "SH01"
+    assert config.paths.state_dir == Path("/var/lib/posagent")
+
+
+def test_every_problem_names_its_key(tmp_path: Path) -> None:
+    text = """
+[alipay]
+app_id = "12345"
+gateway = "ftp://x"
+read_timeout = "soon"
+app_privte_key_file = "k.pem"
+
+[store]
+id = "bad id!"
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="agent.toml", base_dir=tmp_path)
+    messages = {p.key: p.message for p in info.value.problems}
+    assert "16 digits" in messages["alipay.app_id"]
+    assert "production" in messages["alipay.gateway"]
+    assert "number" in messages["alipay.read_timeout"]
+    assert "did you mean 'app_private_key_file'" in messages["alipay.app_privte_key_file"]
+    assert messages["alipay.alipay_public_key_file"].startswith("required")
+    assert "letters or digits" in messages["store.id"]
+    assert "agent.toml" in str(info.value)
+
+
+def test_missing_section_and_invalid_toml_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("", source="a.toml", base_dir=tmp_path)
+    assert {p.key for p in info.value.problems} >= {"alipay.app_id"}
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        parse_config("[alipay\n", source="a.toml", base_dir=tmp_path)
+
+
+def test_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="POSAGENT_CONFIG"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_credentials_load_and_refuse_a_world_readable_key(tmp_path: Path) -> None:
+    pair = generate_app_key_pair(tmp_path / "keys")
+    (tmp_path / "keys/alipay_public_key.pem").write_bytes(pair.public_key_path.read_bytes())
+    (tmp_path / "agent.toml").write_text(GOOD)
+    config = load_config(tmp_path / "agent.toml")
+    assert load_credentials(config.alipay).app_id == "2021000000000001"
+    os.chmod(pair.private_key_path, 0o640)
+    with pytest.raises(ConfigError) as info:
+        load_credentials(config.alipay)
+    assert info.value.problems[0].key == "alipay.app_private_key_file"
+    assert "chmod 600" in info.value.problems[0].message
+
+
+def test_every_setting_is_documented() -> None:
+    fields = describe(AgentConfig)
+    assert {f.key for f in fields} >= {"alipay.app_id", "alipay.gateway", "store.till_id", "paths.state_dir"}
+    assert all(f.doc for f in fields)
