@@ -1,0 +1,78 @@
+"""A connection's life: hello with the token first, then requests; bad input never ends it, HTTP does."""
+
+from __future__ import annotations
+
+import json
+
+from agent.ecr.session import Authenticated, Close, Handle, Send, Session, State
+
+TOKEN = "s3cret-token"
+
+
+def hello(token: str = TOKEN, **extra: object) -> bytes:
+    return json.dumps({"v": 1, "type": "req", "id": "h", "op": "hello", "body": {"token": token, **extra}}).encode() + b"\n"
+
+
+def req(op: str, rid: str = "r1") -> bytes:
+    return json.dumps({"v": 1, "type": "req", "id": rid, "op": op, "body": {}}).encode() + b"\n"
+
+
+def error_code(action: object) -> str:
+    assert isinstance(action, Send)
+    return str(json.loads(action.data)["error"]["code"])
+
+
+def test_hello_with_the_token_authenticates_then_requests_are_handed_on() -> None:
+    session = Session(TOKEN, opened_at=0.0)
+    (auth,) = session.receive(hello(client="till-1", last_seq=5, epoch="e1"))
+    assert isinstance(auth, Authenticated)
+    assert (auth.client, auth.last_seq, auth.epoch) == ("till-1", 5, "e1")
+    (handle,) = session.receive(req("status.get"))
+    assert isinstance(handle, Handle) and handle.request.op == "status.get"
+
+
+def test_requests_before_hello_are_unauthorized_but_the_connection_stays() -> None:
+    session = Session(TOKEN, opened_at=0.0)
+    (answer,) = session.receive(req("sale.start"))
+    assert error_code(answer) == "UNAUTHORIZED"
+    assert session.state is State.AWAITING_HELLO
+    assert isinstance(session.receive(hello())[0], Authenticated)
+
+
+def test_a_wrong_token_closes_the_connection() -> None:
+    session = Session(TOKEN, opened_at=0.0)
+    answer, close = session.receive(hello("guess"))
+    assert error_code(answer) == "UNAUTHORIZED"
+    assert isinstance(close, Close)
+    assert session.receive(hello()) == []
+
+
+def test_no_hello_within_the_deadline_closes() -> None:
+    session = Session(TOKEN, opened_at=100.0)
+    assert session.tick(104.9) == []
+    answer, close = session.tick(105.0)
+    assert error_code(answer) == "UNAUTHORIZED" and isinstance(close, Close)
+
+
+def test_http_closes_at_once_even_after_hello() -> None:
+    session = Session(TOKEN, opened_at=0.0)
+    session.receive(hello())
+    (close,) = session.receive(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert isinstance(close, Close)
+
+
+def test_malformed_lines_get_errors_and_later_lines_are_served() -> None:
+    session = Session(TOKEN, opened_at=0.0)
+    session.receive(hello())
+    actions = session.receive(b"{oops\n" + b"x" * 70_000 + b"\n" + req("status.get"))
+    assert [error_code(a) for a in actions[:2]] == ["BAD_REQUEST", "BAD_REQUEST"]
+    assert isinstance(actions[2], Handle)
+
+
+def test_a_second_hello_is_refused_and_bad_last_seq_is_a_bad_request() -> None:
+    session = Session(TOKEN, opened_at=0.0)
+    (bad,) = session.receive(hello(last_seq=-1))
+    assert error_code(bad) == "BAD_REQUEST"
+    session.receive(hello())
+    (again,) = session.receive(hello())
+    assert error_code(again) == "BAD_REQUEST"
