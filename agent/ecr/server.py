@@ -1,0 +1,258 @@
+"""The ECR socket server: the asyncio shell around `Session`, `EventLog` and a `Router`.
+
+Listens on TCP (loopback only: other peers are refused at accept) and/or a Unix socket (mode 0660,
+optionally chowned to a group). Each connection has a bounded outgoing queue: an ECR that stops
+reading is disconnected rather than allowed to grow the agent's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .events import EventLog
+from .messages import ErrorCode, ProtocolError, Request, error_response, ok_response
+from .session import Authenticated, Close, Handle, Send, Session, hello_ok
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request, "Connection"], Awaitable[dict[str, Any]]]
+
+READ_CHUNK = 65536
+MAX_QUEUED_MESSAGES = 1000
+MAX_IN_FLIGHT_PER_CONNECTION = 16
+
+
+class Router:
+    """op name -> async handler(request, connection) -> response body. Handlers raise ProtocolError."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def add(self, op: str, handler: Handler) -> None:
+        self._handlers[op] = handler
+
+    @property
+    def ops(self) -> list[str]:
+        return sorted(self._handlers)
+
+    async def dispatch(self, request: Request, connection: Connection) -> bytes:
+        handler = self._handlers.get(request.op)
+        if handler is None:
+            return error_response(request.id, ErrorCode.UNKNOWN_OP, f"unknown op {request.op!r}")
+        try:
+            body = await handler(request, connection)
+        except ProtocolError as exc:
+            return error_response(request.id, exc.code, exc.message)
+        except Exception:
+            log.exception("op %s failed", request.op)
+            return error_response(request.id, ErrorCode.INTERNAL, "internal error (see the agent log)")
+        return ok_response(request.id, body)
+
+
+@dataclass(eq=False)  # identity semantics: connections live in a set
+class Connection:
+    peer: str
+    client: str = ""
+    authenticated: bool = False
+    outgoing: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(MAX_QUEUED_MESSAGES))
+
+    def send(self, data: bytes) -> bool:
+        """Queue a message; False (and the connection is dropped) when the ECR stopped reading."""
+        try:
+            self.outgoing.put_nowait(data)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+
+def is_loopback(peer: Any) -> bool:
+    try:
+        return ipaddress.ip_address(peer[0]).is_loopback
+    except (TypeError, ValueError, IndexError):
+        return False
+
+
+class EcrServer:
+    def __init__(
+        self,
+        *,
+        token: str,
+        router: Router,
+        events: EventLog,
+        agent_version: str,
+        tcp_host: str | None = "127.0.0.1",
+        tcp_port: int | None = 0,
+        unix_path: Path | None = None,
+        unix_group: str | None = None,
+        hello_deadline: float = 5.0,
+    ) -> None:
+        self.token = token
+        self.router = router
+        self.events = events
+        self.agent_version = agent_version
+        self.tcp_host = tcp_host
+        self.tcp_port = tcp_port
+        self.unix_path = unix_path
+        self.unix_group = unix_group
+        self.hello_deadline = hello_deadline
+        self.connections: set[Connection] = set()
+        self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.accepting = False
+
+    @property
+    def tcp_address(self) -> tuple[str, int] | None:
+        for server in self._servers:
+            for sock in server.sockets:
+                if sock.family.name.startswith("AF_INET"):
+                    name = sock.getsockname()
+                    return str(name[0]), int(name[1])
+        return None
+
+    async def start(self) -> None:
+        if self.tcp_port is not None and self.tcp_host:
+            self._servers.append(await asyncio.start_server(self._serve, self.tcp_host, self.tcp_port))
+        if self.unix_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.unix_path.unlink()
+            self.unix_path.parent.mkdir(parents=True, exist_ok=True)
+            self._servers.append(await asyncio.start_unix_server(self._serve, str(self.unix_path)))
+            os.chmod(self.unix_path, 0o660)
+            if self.unix_group:
+                os.chown(self.unix_path, -1, grp.getgrnam(self.unix_group).gr_gid)
+        self.accepting = True
+
+    async def stop_accepting(self) -> None:
+        self.accepting = False
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+
+    async def close(self) -> None:
+        await self.stop_accepting()
+        for connection in list(self.connections):
+            self._drop(connection)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.unix_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.unix_path.unlink()
+
+    def publish(self, event: str, body: dict[str, Any]) -> None:
+        """Record an event and send it to every authenticated connection."""
+        message = self.events.append(event, body)
+        for connection in list(self.connections):
+            if connection.authenticated and not connection.send(message):
+                log.warning("ECR %s stopped reading events; disconnecting it", connection.peer)
+                self._drop(connection)
+
+    def _drop(self, connection: Connection) -> None:
+        connection.authenticated = False
+        with contextlib.suppress(asyncio.QueueFull):
+            connection.outgoing.put_nowait(None)
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer_info = writer.get_extra_info("peername")
+        is_unix = writer.get_extra_info("socket").family.name == "AF_UNIX"
+        if not is_unix and not is_loopback(peer_info):
+            log.warning("refused ECR connection from non-loopback peer %s", peer_info)
+            writer.close()
+            return
+        connection = Connection(peer="unix" if is_unix else f"{peer_info[0]}:{peer_info[1]}")
+        self.connections.add(connection)
+        current = asyncio.current_task()
+        if current is not None:
+            self._tasks.add(current)
+        writer_task = self._spawn(self._write(connection, writer))
+        try:
+            await self._read(connection, reader)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.connections.discard(connection)
+            connection.authenticated = False
+            with contextlib.suppress(asyncio.QueueFull):
+                connection.outgoing.put_nowait(None)
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(writer_task), timeout=1.0)
+            writer_task.cancel()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            if current is not None:
+                self._tasks.discard(current)
+
+    async def _read(self, connection: Connection, reader: asyncio.StreamReader) -> None:
+        session = Session(self.token, time.monotonic(), hello_deadline=self.hello_deadline)
+        in_flight = asyncio.Semaphore(MAX_IN_FLIGHT_PER_CONNECTION)
+        while True:
+            timeout = None
+            if not connection.authenticated:
+                timeout = max(0.0, session.deadline - time.monotonic())
+            try:
+                data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout)
+            except TimeoutError:
+                data = None
+            actions = session.tick(time.monotonic()) if data is None else session.receive(data)
+            if data == b"":
+                return
+            for action in actions:
+                if isinstance(action, Send):
+                    if not connection.send(action.data):
+                        return
+                elif isinstance(action, Close):
+                    log.info("closing ECR connection %s: %s", connection.peer, action.reason)
+                    return
+                elif isinstance(action, Authenticated):
+                    self._authenticate(connection, action)
+                elif isinstance(action, Handle):
+                    await in_flight.acquire()
+                    self._spawn(self._handle(connection, action.request, in_flight))
+            if connection.outgoing.full():
+                return
+
+    def _authenticate(self, connection: Connection, action: Authenticated) -> None:
+        replay = self.events.replay(action.last_seq, action.epoch)
+        connection.client = action.client
+        answer = hello_ok(action.request, epoch=self.events.epoch, seq=self.events.seq,
+                          agent_version=self.agent_version, replayed=len(replay.messages), gap=replay.gap)
+        connection.send(answer)
+        for message in replay.messages:
+            connection.send(message)
+        connection.authenticated = True
+
+    async def _handle(self, connection: Connection, request: Request, in_flight: asyncio.Semaphore) -> None:
+        try:
+            connection.send(await self.router.dispatch(request, connection))
+        finally:
+            in_flight.release()
+
+    async def _write(self, connection: Connection, writer: asyncio.StreamWriter) -> None:
+        while True:
+            message = await connection.outgoing.get()
+            if message is None:
+                return
+            writer.write(message)
+            try:
+                await writer.drain()
+            except ConnectionError:
+                return
