@@ -1,0 +1,1 @@
+"""Bar-code payments at the till: the sale state machine and the service that drives it."""
