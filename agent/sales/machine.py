@@ -97,6 +97,9 @@ def begin_payment(sale: Sale, *, store_id: str, till_id: str, now: float, deadli
 
 
 def paid(sale: Sale, trade_no: str | None) -> Sale:
+    if sale.cancel_requested:
+        # The cashier abandoned the sale while the customer paid: give the money back (cancel refunds).
+        return start_reversal(replace(sale, trade_no=trade_no or sale.trade_no), "paid after the till cancelled")
     return _moved(sale, SaleState.SUCCEEDED, "paid", trade_no=trade_no or sale.trade_no, next_query_at=None)
 
 
@@ -105,15 +108,21 @@ def declined(sale: Sale, sub_code: str | None, reason: str) -> Sale:
                   next_query_at=None)  # fmt: skip
 
 
-def waiting_for_buyer(sale: Sale, now: float, trade_no: str | None = None, note: str = "waiting") -> Sale:
+def waiting_for_buyer(
+    sale: Sale, now: float, trade_no: str | None = None, note: str = "waiting",
+    interval: float = QUERY_INTERVAL_SECONDS,
+) -> Sale:  # fmt: skip
     """10003, or an unknown outcome: poll trade.query until paid, closed or the deadline."""
     if sale.cancel_requested:
         return start_reversal(sale, "cancel requested by the ECR")
     return _moved(sale, SaleState.WAITING_BUYER, note, trade_no=trade_no or sale.trade_no,
-                  next_query_at=now + QUERY_INTERVAL_SECONDS)  # fmt: skip
+                  next_query_at=now + interval)  # fmt: skip
 
 
-def after_query(sale: Sale, trade_status: str | None, now: float, trade_no: str | None = None) -> Sale:
+def after_query(
+    sale: Sale, trade_status: str | None, now: float, trade_no: str | None = None,
+    interval: float = QUERY_INTERVAL_SECONDS,
+) -> Sale:  # fmt: skip
     """Decide from a trade.query answer (None: the query itself failed or the trade is not there yet)."""
     if trade_status in ("TRADE_SUCCESS", "TRADE_FINISHED"):
         return paid(sale, trade_no)
@@ -124,7 +133,7 @@ def after_query(sale: Sale, trade_status: str | None, now: float, trade_no: str 
         return start_reversal(sale, "cancel requested by the ECR")
     if sale.deadline_at is not None and now >= sale.deadline_at:
         return start_reversal(sale, "not paid before the deadline")
-    return replace(sale, next_query_at=now + QUERY_INTERVAL_SECONDS, trade_no=trade_no or sale.trade_no)
+    return replace(sale, next_query_at=now + interval, trade_no=trade_no or sale.trade_no)
 
 
 def start_reversal(sale: Sale, note: str) -> Sale:

@@ -87,7 +87,10 @@ def test_ecr_cancel_before_the_code_needs_no_call_and_after_it_reverses() -> Non
     flagged = cancel_requested(waiting_for_buyer(paying(), now=1))
     assert flagged.state is SaleState.WAITING_BUYER and flagged.cancel_requested
     assert after_query(flagged, "WAIT_BUYER_PAY", now=5).state is SaleState.REVERSING
-    assert after_query(flagged, "TRADE_SUCCESS", now=5).state is SaleState.SUCCEEDED  # paid wins; ECR refunds
+    # Paid while the till was cancelling: the money goes back (trade.cancel refunds a paid trade).
+    refunding = after_query(flagged, "TRADE_SUCCESS", now=5)
+    assert refunding.state is SaleState.REVERSING
+    assert reversed_(refunding, "refund").refunded
 
 
 def test_closed_at_alipay_is_a_failed_sale() -> None:

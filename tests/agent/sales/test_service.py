@@ -1,0 +1,136 @@
+"""Payments against the simulated gateway: paid, confirmed, declined, never completing, unknown outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from agent.alipay import AlipayClient
+from agent.sales.machine import SaleState
+from agent.sales.service import PaymentService, PaymentSettings, SaleError
+from agent.sales.store import SaleStore
+from hardware_sim.gateway.payment_codes import Behaviour, example
+from tests.support.gateway import Store
+
+SETTINGS = PaymentSettings(store_id="SH01", till_id="T1", deadline_seconds=2.0, query_interval=0.2)
+
+
+class RecordingReversals:
+    def __init__(self) -> None:
+        self.queued: list[tuple[str, str]] = []
+
+    async def enqueue_cancel(self, *, sale_id: str, out_trade_no: str) -> None:
+        self.queued.append((sale_id, out_trade_no))
+
+
+@pytest.fixture
+def service(tmp_path: Path, alipay_client: AlipayClient) -> PaymentService:
+    return PaymentService(alipay_client, SaleStore(tmp_path / "agent.db"), RecordingReversals(), SETTINGS)
+
+
+def trade(store: Store, out_trade_no: str | None) -> dict[str, object]:
+    trades = store.gateway.inspect()["trades"]
+    found = [t for t in trades if t["out_trade_no"] == out_trade_no]
+    assert found, f"no trade {out_trade_no}"
+    return dict(found[0])
+
+
+async def test_paid_at_once(service: PaymentService, simulated_gateway: Store) -> None:
+    service.start(sale_id="s1", amount="9.9", subject="Till 1", code=example(Behaviour.PAID))
+    sale = await service.wait("s1")
+    assert sale.state is SaleState.SUCCEEDED and sale.amount == "9.90"
+    assert trade(simulated_gateway, sale.out_trade_no)["status"] == "TRADE_SUCCESS"
+
+
+async def test_buyer_confirms_on_the_phone(service: PaymentService) -> None:
+    service.start(sale_id="s2", amount="20", subject="Till 1", code=example(Behaviour.NEEDS_CONFIRMATION,
+                                                                               confirm_after=1))  # fmt: skip
+    sale = await service.wait("s2")
+    assert sale.state is SaleState.SUCCEEDED
+    assert any("buyer confirming" in h for h in sale.history)
+
+
+async def test_declined_is_a_failed_sale_with_the_reason(service: PaymentService) -> None:
+    service.start(sale_id="s3", amount="20", subject="Till 1", code=example(Behaviour.BALANCE_NOT_ENOUGH))
+    sale = await service.wait("s3")
+    assert sale.state is SaleState.FAILED
+    assert sale.sub_code == "ACQ.BUYER_BALANCE_NOT_ENOUGH" and "balance" in (sale.reason or "")
+
+
+async def test_never_completing_is_cancelled_at_the_deadline(service: PaymentService, simulated_gateway: Store) -> None:
+    service.start(sale_id="s4", amount="20", subject="Till 1", code=example(Behaviour.NEVER_COMPLETES))
+    sale = await service.wait("s4")
+    assert sale.state is SaleState.CANCELLED and not sale.refunded
+    assert trade(simulated_gateway, sale.out_trade_no)["status"] == "TRADE_CLOSED"
+
+
+async def test_ecr_cancel_while_waiting_reverses_the_trade(service: PaymentService, simulated_gateway: Store) -> None:
+    service.start(sale_id="s5", amount="20", subject="Till 1", code=example(Behaviour.NEVER_COMPLETES))
+    await asyncio.sleep(0.3)
+    service.cancel("s5")
+    sale = await service.wait("s5")
+    assert sale.state is SaleState.CANCELLED and "till" in (sale.reason or "")
+    assert trade(simulated_gateway, sale.out_trade_no)["status"] == "TRADE_CLOSED"
+
+
+async def test_response_dropped_after_pay_is_resolved_by_query(service: PaymentService, simulated_gateway: Store) -> None:
+    simulated_gateway.gateway.set_faults(drop_rate=1.0, methods=["alipay.trade.pay"])
+    service.start(sale_id="s6", amount="5", subject="Till 1", code=example(Behaviour.PAID))
+    sale = await service.wait("s6")
+    assert sale.state is SaleState.SUCCEEDED
+    assert any("unknown" in h for h in sale.history)
+
+
+async def test_cancel_that_cannot_be_delivered_goes_to_the_outbox(tmp_path: Path, simulated_gateway: Store) -> None:
+    reversals = RecordingReversals()
+    async with simulated_gateway.client() as client:
+        service = PaymentService(client, SaleStore(tmp_path / "a.db"), reversals, SETTINGS)
+        simulated_gateway.gateway.set_faults(error_rate=1.0, methods=["alipay.trade.cancel"])
+        service.start(sale_id="s7", amount="5", subject="Till 1", code=example(Behaviour.NEVER_COMPLETES))
+        sale = await service.wait("s7")
+        assert sale.state is SaleState.REVERSING
+        assert reversals.queued == [("s7", sale.out_trade_no)]
+        service.reversal_confirmed("s7", "close")
+        assert service.get("s7").state is SaleState.CANCELLED  # type: ignore[union-attr]
+
+
+async def test_one_active_sale_per_till_and_idempotent_resends(service: PaymentService) -> None:
+    code = example(Behaviour.NEVER_COMPLETES)
+    first = service.start(sale_id="s8", amount="5", subject="Till 1", code=code)
+    assert service.start(sale_id="s8", amount="5", subject="Till 1", code=code).out_trade_no == first.out_trade_no
+    with pytest.raises(SaleError) as conflict:
+        service.start(sale_id="s8", amount="6", subject="Till 1", code=code)
+    assert conflict.value.code == "IDEMPOTENCY_CONFLICT"
+    with pytest.raises(SaleError) as busy:
+        service.start(sale_id="s9", amount="5", subject="Till 1", code=code)
+    assert busy.value.code == "BUSY"
+    service.cancel("s8")
+    await service.wait("s8")
+
+
+async def test_offline_fails_fast_and_bad_amounts_are_refused(tmp_path: Path, alipay_client: AlipayClient) -> None:
+    offline = PaymentService(alipay_client, SaleStore(tmp_path / "o.db"), RecordingReversals(), SETTINGS,
+                             online=lambda: False)  # fmt: skip
+    with pytest.raises(SaleError) as info:
+        offline.start(sale_id="x", amount="5", subject="Till 1", code=example(Behaviour.PAID))
+    assert info.value.code == "NETWORK_UNAVAILABLE"
+    for amount in ("0", "0.001", "abc", "100000000.01", "-1", "NaN"):
+        with pytest.raises(SaleError) as bad:
+            offline.start(sale_id=f"a{amount}", amount=amount, subject="Till 1")
+        assert bad.value.code == "BAD_REQUEST"
+
+
+async def test_a_restart_mid_sale_resumes_and_closes_the_trade(tmp_path: Path, simulated_gateway: Store) -> None:
+    db = tmp_path / "agent.db"
+    async with simulated_gateway.client() as client:
+        first = PaymentService(client, SaleStore(db), RecordingReversals(), SETTINGS)
+        first.start(sale_id="r1", amount="5", subject="Till 1", code=example(Behaviour.NEVER_COMPLETES))
+        await asyncio.sleep(0.3)
+        await first.close()  # as if killed: only the database survives
+        second = PaymentService(client, SaleStore(db), RecordingReversals(), SETTINGS)
+        assert second.resume() == 1
+        sale = await second.wait("r1")
+    assert sale.state is SaleState.CANCELLED
+    assert trade(simulated_gateway, sale.out_trade_no)["status"] == "TRADE_CLOSED"
