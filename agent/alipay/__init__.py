@@ -10,6 +10,7 @@ from .errors import (
     AlipayError,
     BusinessError,
     ConfigurationError,
+    GatewayUnreachableError,
     ResponseVerificationError,
     RetryableError,
     TransientError,
@@ -19,7 +20,8 @@ from .keys import KeyFormatError, load_private_key, load_public_key
 from .protocol import Credentials, OpenApiProtocol, resolve_gateway
 
 __all__ = [
-    "AlipayClient", "AlipayError", "BusinessError", "ConfigurationError", "Credentials", "KeyFormatError",
+    "AlipayClient", "AlipayError", "BusinessError", "ConfigurationError", "Credentials", "GatewayUnreachableError",
+    "KeyFormatError",
     "OpenApiProtocol", "ResponseVerificationError", "RetryableError", "Timeouts", "TransientError",
     "UnknownOutcomeError", "load_private_key", "load_public_key", "resolve_gateway",
 ]  # fmt: skip

@@ -7,6 +7,7 @@ written (read timeout, reset, truncated reply) has an unknown outcome.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +18,14 @@ import httpx
 
 from .apis.base import ApiRequest
 from .envelope import PreparedRequest, utc_now
-from .errors import RetryableError, UnknownOutcomeError
+from .errors import AlipayError, GatewayUnreachableError, UnknownOutcomeError
 from .protocol import Credentials, OpenApiProtocol
 
 R = TypeVar("R")
+
+# Told of every call: (method, outcome, seconds). Outcome is "success" or an AlipayError kind
+# ("business_failure", "configuration_error", "retryable", "unreachable", "unknown_outcome", ...).
+CallObserver = Callable[[str, str, float], None]
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,10 @@ class AlipayClient:
         timeouts: Timeouts | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = utc_now,
+        observer: CallObserver | None = None,
     ) -> None:
         self.protocol = OpenApiProtocol(credentials, gateway_url)
+        self.observer = observer
         self.timeouts = timeouts or Timeouts()
         self._clock = clock
         self._http = httpx.AsyncClient(
@@ -60,9 +67,20 @@ class AlipayClient:
         return self.protocol.gateway_url
 
     async def execute(self, request: ApiRequest[R], *, timeouts: Timeouts | None = None) -> R:
-        prepared = self.protocol.prepare(request, self._clock())
-        status, body = await self._send(prepared, timeouts)
-        return self.protocol.parse(request, status, body)
+        started = time.monotonic()
+        try:
+            prepared = self.protocol.prepare(request, self._clock())
+            status, body = await self._send(prepared, timeouts)
+            result = self.protocol.parse(request, status, body)
+        except AlipayError as exc:
+            self._observe(request.METHOD, exc.kind, started)
+            raise
+        self._observe(request.METHOD, "success", started)
+        return result
+
+    def _observe(self, method: str, outcome: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer(method, outcome, time.monotonic() - started)
 
     async def _send(self, prepared: PreparedRequest, timeouts: Timeouts | None) -> tuple[int, bytes]:
         method = prepared.method
@@ -80,7 +98,7 @@ class AlipayClient:
             response = await self._http.post(prepared.url, **kwargs)
             return response.status_code, response.content
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise RetryableError(f"gateway unreachable ({type(exc).__name__})", method=method) from None
+            raise GatewayUnreachableError(f"gateway unreachable ({type(exc).__name__})", method=method) from None
         except httpx.TimeoutException as exc:
             raise UnknownOutcomeError(
                 f"no answer in time ({type(exc).__name__}); the request may have been processed", method=method

@@ -5,6 +5,7 @@
     ├── ConfigurationError     bad key, unknown app id, missing permission, clock: a person must fix it
     └── TransientError
         ├── RetryableError     nothing happened (never sent, 20000, HTTP 5xx): retry with the same params
+        │   └── GatewayUnreachableError   no connection at all (the line or Alipay is down)
         └── UnknownOutcomeError   the request may have taken effect (timeout after sending, dropped
             │                     connection, unverifiable response): retry only with the same
             │                     idempotency key, or query first
@@ -101,6 +102,12 @@ class TransientError(AlipayError):
 
 class RetryableError(TransientError):
     kind = "retryable"
+
+
+class GatewayUnreachableError(RetryableError):
+    """No connection could be made: the request never left this PC."""
+
+    kind = "unreachable"
 
 
 class UnknownOutcomeError(TransientError):

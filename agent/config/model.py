@@ -64,8 +64,51 @@ class PathSettings:
     state_dir: Path = setting("Where the database and the agent's state live.", Path("/var/lib/posagent"))
 
 
+def _port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "a TCP port is 0-65535 (0: pick a free one)"
+
+
+def _loopback(value: str) -> str | None:
+    # The ECR protocol has no TLS: it must never listen beyond this PC.
+    return None if value in ("127.0.0.1", "::1", "localhost") else "the ECR port listens on loopback only"
+
+
+@dataclass(frozen=True)
+class EcrSettings:
+    token_file: Path = setting("File holding the ECR token (mode 0600, written at install).",
+                               Path("/etc/posagent/ecr_token"), secret=True)  # fmt: skip
+    tcp_host: str = setting("Loopback address for the TCP listener.", "127.0.0.1", check=_loopback)
+    tcp_port: int | None = setting("TCP port for the ECR protocol; unset to disable TCP.", 7410, check=_port)
+    unix_socket: Path | None = setting("Unix socket for the ECR protocol (mode 0660); unset to disable.",
+                                       Path("/run/posagent/ecr.sock"))  # fmt: skip
+    unix_group: str | None = setting("Group owning the Unix socket (the ECR software's group).", None)
+    heartbeat_seconds: float = setting("Seconds between heartbeat events.", 15.0, check=_positive)
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    key_file: Path = setting("AES-256 key sealing personal data in the database (mode 0600, made at install).",
+                             Path("/etc/posagent/outbox.key"), secret=True)  # fmt: skip
+    max_pending: int = setting("Most jobs waiting at once; beyond it new work is refused (OUTBOX_FULL).", 100_000)
+    max_db_megabytes: int = setting("Largest database size in MiB; beyond it new work is refused.", 512)
+    concurrency: int = setting("Calls to Alipay in flight at once.", 4)
+    calls_per_second: float = setting("Most calls to Alipay started per second.", 20.0, check=_positive)
+    done_retention_days: float = setting("Days finished jobs are kept for inspection.", 7.0, check=_positive)
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    deadline_seconds: float = setting("Seconds to wait for the customer to confirm before cancelling.", 60.0,
+                                      check=_positive)  # fmt: skip
+    query_interval_seconds: float = setting("Seconds between trade.query polls (Alipay advises 3-6).", 4.0,
+                                            check=_positive)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     alipay: AlipaySettings
     store: StoreSettings
     paths: PathSettings
+    ecr: EcrSettings
+    outbox: OutboxSettings
+    payments: PaymentSettings

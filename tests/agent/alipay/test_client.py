@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from agent.alipay import AlipayClient, RetryableError, Timeouts, UnknownOutcomeError, apis
+from agent.alipay import AlipayClient, GatewayUnreachableError, RetryableError, Timeouts, UnknownOutcomeError, apis
 from agent.alipay.envelope import CHINA_TIME, TIMESTAMP_FORMAT
 
 from .conftest import FakeGateway, KeySet, node_for, signed_body
@@ -74,8 +74,8 @@ async def test_timestamp_is_china_time_when_the_host_is_elsewhere(keys: KeySet, 
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [
-        (httpx.ConnectError("refused"), RetryableError),
-        (httpx.ConnectTimeout("slow"), RetryableError),
+        (httpx.ConnectError("refused"), GatewayUnreachableError),
+        (httpx.ConnectTimeout("slow"), GatewayUnreachableError),
         (httpx.ReadTimeout("no answer"), UnknownOutcomeError),
         (httpx.RemoteProtocolError("peer closed"), UnknownOutcomeError),
         (httpx.ReadError("reset"), UnknownOutcomeError),

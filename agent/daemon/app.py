@@ -1,0 +1,228 @@
+"""`posagent run`: the agent as a daemon.
+
+Start order: state on disk first (database, outbox, sales to resume), then the gateway client and
+connectivity monitor, then the ECR listeners, then READY to systemd. Stop order is the reverse:
+stop accepting, let calls in progress finish (their state is on disk either way), close devices and
+files. A second SIGTERM/SIGINT forces the exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import stat
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from agent.alipay import AlipayClient, Timeouts
+from agent.config import AgentConfig, load_credentials
+from agent.ecr.events import EventLog
+from agent.ecr.server import EcrServer, Router
+from agent.jobs import card_open, loyalty, reversals
+from agent.sales.machine import Sale
+from agent.sales.service import PaymentService, PaymentSettings
+from agent.sales.store import SaleStore
+from offline_queue import Caps, Dispatcher, JobEvent, Outbox
+
+from .connectivity import ConnectivityMonitor
+from .ops import Operations, sale_view
+from .systemd import Notifier
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 10.0
+
+
+def agent_version() -> str:
+    try:
+        return version("alipay-pos-agent")
+    except PackageNotFoundError:
+        return "dev"
+
+
+class SecretFileError(ValueError):
+    pass
+
+
+def read_secret_file(path: Path, setting: str) -> str:
+    """A token file: must exist, be non-empty and not be readable by other users."""
+    try:
+        mode = path.stat().st_mode
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise SecretFileError(f"{setting}: {path} not found (deploy/install.sh creates it)") from None
+    except OSError as exc:
+        raise SecretFileError(f"{setting}: {path} cannot be read: {exc.strerror}") from None
+    if mode & stat.S_IRWXO:
+        raise SecretFileError(f"{setting}: {path} is readable by other users; run: chmod 600 {path}")
+    if not value:
+        raise SecretFileError(f"{setting}: {path} is empty")
+    return value
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.version = agent_version()
+        self.started_at = time.time()
+        self.notifier = Notifier()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def database_path(self) -> Path:
+        return self.config.paths.state_dir / "agent.db"
+
+    async def start(self) -> None:
+        config = self.config
+        self._loop = asyncio.get_running_loop()
+        config.paths.state_dir.mkdir(parents=True, exist_ok=True)
+        token = read_secret_file(config.ecr.token_file, "ecr.token_file")
+        credentials = load_credentials(config.alipay)
+
+        self.outbox = Outbox.open(
+            self.database_path, key_file=config.outbox.key_file,
+            policies={loyalty.KIND: loyalty.POLICY, card_open.KIND: card_open.POLICY, reversals.KIND: reversals.POLICY},
+            caps=Caps(max_pending=config.outbox.max_pending, max_db_bytes=config.outbox.max_db_megabytes * 1024 * 1024),
+        )  # fmt: skip
+        self.sales = SaleStore(self.database_path)
+
+        timeouts = Timeouts(connect=config.alipay.connect_timeout, read=config.alipay.read_timeout)
+        self.client = AlipayClient(credentials, config.alipay.gateway, timeouts=timeouts, observer=self._observe_call)
+        self.connectivity = ConnectivityMonitor(self.client.gateway_url)
+
+        self.events = EventLog()
+        router = Router()
+        self.server = EcrServer(
+            token=token, router=router, events=self.events, agent_version=self.version,
+            tcp_host=config.ecr.tcp_host if config.ecr.tcp_port is not None else None, tcp_port=config.ecr.tcp_port,
+            unix_path=config.ecr.unix_socket, unix_group=config.ecr.unix_group,
+        )  # fmt: skip
+        self.payments = PaymentService(
+            self.client, self.sales, reversals.OutboxReversals(self.outbox),
+            PaymentSettings(store_id=config.store.id, till_id=config.store.till_id,
+                            deadline_seconds=config.payments.deadline_seconds,
+                            query_interval=config.payments.query_interval_seconds),
+            online=lambda: self.connectivity.online, on_change=self._sale_changed,
+        )  # fmt: skip
+        self.dispatcher = Dispatcher(
+            self.outbox,
+            {loyalty.KIND: loyalty.handler(self.client), card_open.KIND: card_open.handler(self.client),
+             reversals.KIND: reversals.handler(self.client, self.payments.reversal_confirmed)},
+            concurrency=config.outbox.concurrency, rate_limit=config.outbox.calls_per_second,
+            done_retention=config.outbox.done_retention_days * 86400,
+        )  # fmt: skip
+        Operations(payments=self.payments, outbox=self.outbox, status=self.status).register(router)
+        self.outbox.subscribe(self._job_changed)
+        self.connectivity.subscribe(self._network_changed)
+
+        await self.server.start()
+        self.connectivity.start()
+        self._dispatching = asyncio.create_task(self.dispatcher.run(), name="outbox dispatcher")
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+        if self.notifier.watchdog_seconds:
+            self._tasks.append(asyncio.create_task(self._watchdog(self.notifier.watchdog_seconds), name="watchdog"))
+        resumed = self.payments.resume()
+        where = self.server.tcp_address
+        log.info("ready: ECR on %s%s; %d sale(s) resumed", f"{where[0]}:{where[1]}" if where else "(no TCP)",
+                 f" and {config.ecr.unix_socket}" if config.ecr.unix_socket else "", resumed)  # fmt: skip
+        self.notifier.ready(f"serving the ECR; {resumed} sale(s) resumed")
+
+    async def stop(self) -> None:
+        self.notifier.stopping()
+        log.info("stopping: no new ECR connections; finishing calls in progress")
+        await self.server.stop_accepting()
+        await self.payments.close()
+        self.dispatcher.stop()
+        for task in self._tasks:
+            task.cancel()
+        try:
+            await asyncio.wait_for(self._dispatching, STOP_GRACE_SECONDS)
+        except (TimeoutError, asyncio.CancelledError):
+            log.warning("outbox calls still running after %.0f s: they resume at the next start", STOP_GRACE_SECONDS)
+        except Exception:
+            log.exception("the outbox dispatcher failed")
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.server.close()
+        await self.connectivity.stop()
+        await self.client.aclose()
+        self.outbox.close()
+        self.sales.close()
+        log.info("stopped")
+
+    def status(self) -> dict[str, Any]:
+        stats = self.outbox.stats()
+        active = self.sales.active()
+        return {
+            "agent": {"version": self.version, "uptime_seconds": round(time.time() - self.started_at, 1),
+                      "epoch": self.events.epoch},
+            "network": self.connectivity.status(),
+            "outbox": {"counts": stats.counts, "oldest_pending_age": stats.oldest_pending_age,
+                       "db_bytes": stats.db_bytes},
+            "active_sale": sale_view(active[0]) if active else None,
+            "devices": [],
+            "ecr_connections": len(self.server.connections),
+        }  # fmt: skip
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _observe_call(self, method: str, outcome: str, seconds: float) -> None:
+        if outcome == "unreachable":
+            self.connectivity.report(False)
+        elif outcome != "unknown_outcome":
+            self.connectivity.report(True)  # Alipay answered, whatever it said
+
+    def _sale_changed(self, sale: Sale) -> None:
+        self.server.publish("sale.updated", {"sale": sale_view(sale)})
+
+    def _network_changed(self, online: bool) -> None:
+        if online:
+            self.dispatcher.wake()
+        self.server.publish("network.status", self.connectivity.status())
+
+    def _job_changed(self, event: JobEvent) -> None:
+        body = {"job_id": event.job_id, "kind": event.kind, "state": event.state.value, "reason": event.reason}
+        # The outbox may call from a worker thread; events are published on the loop.
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.server.publish, "outbox.status", body)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.ecr.heartbeat_seconds)
+            self.server.publish("heartbeat", {"time": time.time()})
+
+    async def _watchdog(self, interval: float) -> None:
+        # Pinged from the event loop itself: a blocked loop stops the pings and systemd restarts us.
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval / 2)
+
+
+async def serve(config: AgentConfig) -> int:
+    agent = Agent(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            log.warning("second signal: exiting now")
+            os._exit(1)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    await agent.start()
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await agent.stop()
+    return 0

@@ -1,0 +1,80 @@
+"""Is the gateway reachable? Probed on a schedule and told by every real call's outcome.
+
+A probe is a plain GET of the gateway URL: any HTTP answer means the line and Alipay's front door are
+up; a refused or timed-out connection means they are not. When the state flips to online, listeners
+(the outbox dispatcher) are woken at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[bool], None]
+
+
+class ConnectivityMonitor:
+    def __init__(self, gateway_url: str, *, online_interval: float = 30.0, offline_interval: float = 3.0,
+                 timeout: float = 3.0) -> None:  # fmt: skip
+        self.gateway_url = gateway_url
+        self.online_interval = online_interval
+        self.offline_interval = offline_interval
+        self.timeout = timeout
+        self.online = True  # optimistic until the first probe says otherwise
+        self.since = time.time()
+        self._listeners: list[Listener] = []
+        self._task: asyncio.Task[None] | None = None
+        self._kick = asyncio.Event()
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def report(self, online: bool) -> None:
+        """A real call succeeded (True) or could not connect (False)."""
+        if online == self.online:
+            return
+        self.online = online
+        self.since = time.time()
+        log.warning("Alipay gateway is %s", "reachable again" if online else "unreachable")
+        for listener in list(self._listeners):
+            try:
+                listener(online)
+            except Exception:
+                log.exception("connectivity listener failed")
+        if not online:
+            self._kick.set()
+
+    async def probe(self) -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as http:
+                await http.get(self.gateway_url)
+        except httpx.HTTPError:
+            return False
+        return True
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="connectivity")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            self.report(await self.probe())
+            interval = self.online_interval if self.online else self.offline_interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), interval)
+            self._kick.clear()
+
+    def status(self) -> dict[str, object]:
+        return {"online": self.online, "since": self.since, "gateway": self.gateway_url}

@@ -1,0 +1,136 @@
+"""ECR operations: validate the body, call the service, shape the answer. Errors are ProtocolErrors."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.ecr.messages import ErrorCode, ProtocolError, Request
+from agent.ecr.server import Connection, Router
+from agent.sales.machine import Sale
+from agent.sales.service import PaymentService, SaleError
+from offline_queue import Outbox, OutboxError, State
+
+_BUSINESS_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+
+
+def text(body: dict[str, Any], name: str, *, required: bool = True, max_len: int = 256,
+         pattern: re.Pattern[str] | None = None) -> str | None:  # fmt: skip
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} is required")
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be a string of 1-{max_len} characters")
+    if pattern is not None and not pattern.match(value):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} has invalid characters (letters, digits, _ . : -)")
+    return value
+
+
+def business_id(body: dict[str, Any], name: str) -> str:
+    value = text(body, name, max_len=64, pattern=_BUSINESS_ID)
+    assert value is not None
+    return value
+
+
+def sale_view(sale: Sale) -> dict[str, Any]:
+    return {
+        "sale_id": sale.sale_id, "state": sale.state.value, "final": sale.final, "amount": sale.amount,
+        "subject": sale.subject, "attempt": sale.attempt, "out_trade_no": sale.out_trade_no,
+        "trade_no": sale.trade_no, "reason": sale.reason, "sub_code": sale.sub_code, "refunded": sale.refunded,
+        "member_card_no": sale.member_card_no,
+    }  # fmt: skip
+
+
+@dataclass
+class Scans:
+    """Recent scans by id, so `sale.start` can refer to a payment code without the ECR ever seeing it."""
+
+    lookup: Callable[[str], str | None] = lambda scan_id: None
+
+
+class Operations:
+    def __init__(self, *, payments: PaymentService, outbox: Outbox, status: Callable[[], dict[str, Any]],
+                 scans: Scans | None = None) -> None:  # fmt: skip
+        self.payments = payments
+        self.outbox = outbox
+        self.status = status
+        self.scans = scans or Scans()
+
+    def register(self, router: Router) -> None:
+        router.add("status.get", self.status_get)
+        router.add("sale.start", self.sale_start)
+        router.add("sale.get", self.sale_get)
+        router.add("sale.cancel", self.sale_cancel)
+        router.add("outbox.list", self.outbox_list)
+        router.add("outbox.retry", self.outbox_retry)
+
+    async def status_get(self, request: Request, connection: Connection) -> dict[str, Any]:
+        return self.status()
+
+    async def sale_start(self, request: Request, connection: Connection) -> dict[str, Any]:
+        body = request.body
+        sale_id = business_id(body, "sale_id")
+        amount = text(body, "amount", max_len=20)
+        subject = text(body, "subject")
+        scan_id = text(body, "scan_id", required=False, max_len=64)
+        code = text(body, "code", required=False, max_len=64)
+        if scan_id and code:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "give scan_id or code, not both")
+        if scan_id:
+            code = self.scans.lookup(scan_id)
+            if code is None:
+                raise ProtocolError(ErrorCode.NOT_FOUND, f"no recent payment-code scan {scan_id}")
+        if code is not None and not code.isdigit():
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "code must be the digits of a payment code")
+        try:
+            sale = self.payments.start(
+                sale_id=sale_id, amount=amount or "", subject=subject or "", code=code,
+                store_id=text(body, "store_id", required=False, max_len=32),
+                operator_id=text(body, "operator_id", required=False, max_len=28),
+            )  # fmt: skip
+        except SaleError as exc:
+            raise ProtocolError(ErrorCode(exc.code), exc.message) from None
+        return {"sale": sale_view(sale)}
+
+    async def sale_get(self, request: Request, connection: Connection) -> dict[str, Any]:
+        sale = self.payments.get(business_id(request.body, "sale_id"))
+        if sale is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such sale")
+        return {"sale": sale_view(sale)}
+
+    async def sale_cancel(self, request: Request, connection: Connection) -> dict[str, Any]:
+        try:
+            sale = self.payments.cancel(business_id(request.body, "sale_id"))
+        except SaleError as exc:
+            raise ProtocolError(ErrorCode(exc.code), exc.message) from None
+        return {"sale": sale_view(sale)}
+
+    async def outbox_list(self, request: Request, connection: Connection) -> dict[str, Any]:
+        state_name = text(request.body, "state", required=False, max_len=16)
+        try:
+            state = State(state_name) if state_name else None
+        except ValueError:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown state {state_name!r}") from None
+        limit = request.body.get("limit", 50)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "limit must be an integer 1-500")
+        jobs = await asyncio.to_thread(self.outbox.list, state=state, limit=limit)
+        return {"jobs": [{"id": j.id, "kind": j.kind, "state": j.state.value, "attempts": j.attempts,
+                          "last_error": j.last_error, "created_at": j.created_at} for j in jobs]}  # fmt: skip
+
+    async def outbox_retry(self, request: Request, connection: Connection) -> dict[str, Any]:
+        job_id = request.body.get("id")
+        if isinstance(job_id, bool) or not isinstance(job_id, int):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "id must be a job id (integer)")
+        try:
+            count = await asyncio.to_thread(self.outbox.retry, ids=[job_id])
+        except OutboxError as exc:
+            raise ProtocolError(ErrorCode.NOT_FOUND, str(exc)) from None
+        if count == 0:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"job {job_id} is not dead")
+        return {"retried": count}

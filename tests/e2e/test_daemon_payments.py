@@ -1,0 +1,82 @@
+"""The daemon driven only through its ECR socket, with the simulated gateway behind it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agent.ecr.client import EcrError
+from hardware_sim.gateway.payment_codes import Behaviour, example
+from tests.support.daemon import Daemon
+from tests.support.gateway import Store
+
+
+def final(body: dict[str, Any]) -> bool:
+    return bool(body["sale"]["final"])
+
+
+def gateway_trade(store: Store, out_trade_no: str) -> dict[str, Any]:
+    return next(t for t in store.gateway.inspect()["trades"] if t["out_trade_no"] == out_trade_no)
+
+
+def test_a_paid_sale(daemon: Daemon, simulated_gateway: Store) -> None:
+    with daemon.ecr() as ecr:
+        started = ecr.request("sale.start", {"sale_id": "A1", "amount": "12.5", "subject": "Till 1",
+                                             "code": example(Behaviour.PAID)})  # fmt: skip
+        assert started["sale"]["state"] == "paying" and started["sale"]["amount"] == "12.50"
+        done = ecr.wait_for("sale.updated", final, timeout=20)["body"]["sale"]
+        assert done["state"] == "succeeded"
+        assert ecr.request("sale.get", {"sale_id": "A1"})["sale"]["state"] == "succeeded"
+    assert gateway_trade(simulated_gateway, done["out_trade_no"])["status"] == "TRADE_SUCCESS"
+
+
+def test_declined_sale_and_busy_and_unknown_ops(daemon: Daemon) -> None:
+    with daemon.ecr() as ecr:
+        ecr.request("sale.start", {"sale_id": "D1", "amount": "5", "subject": "Till 1",
+                                   "code": example(Behaviour.BALANCE_NOT_ENOUGH)})  # fmt: skip
+        sale = ecr.wait_for("sale.updated", final, timeout=20)["body"]["sale"]
+        assert sale["state"] == "failed" and sale["sub_code"] == "ACQ.BUYER_BALANCE_NOT_ENOUGH"
+        ecr.request("sale.start", {"sale_id": "D2", "amount": "5", "subject": "Till 1",
+                                   "code": example(Behaviour.NEVER_COMPLETES)})  # fmt: skip
+        with pytest.raises(EcrError) as busy:
+            ecr.request("sale.start", {"sale_id": "D3", "amount": "5", "subject": "Till 1"})
+        assert busy.value.code == "BUSY"
+        with pytest.raises(EcrError) as unknown:
+            ecr.request("teleport")
+        assert unknown.value.code == "UNKNOWN_OP"
+        status = ecr.request("status.get")
+        assert status["active_sale"]["sale_id"] == "D2" and status["network"]["online"] is True
+        ecr.request("sale.cancel", {"sale_id": "D2"})
+        assert ecr.wait_for("sale.updated", final, timeout=20)["body"]["sale"]["state"] == "cancelled"
+
+
+def test_killed_mid_sale_the_restarted_daemon_closes_the_trade(daemon: Daemon, simulated_gateway: Store) -> None:
+    with daemon.ecr() as ecr:
+        started = ecr.request("sale.start", {"sale_id": "K1", "amount": "30", "subject": "Till 1",
+                                             "code": example(Behaviour.NEVER_COMPLETES)})  # fmt: skip
+        ecr.wait_for("sale.updated", lambda b: b["sale"]["state"] == "waiting_buyer", timeout=10)
+        epoch = ecr.hello["epoch"]
+    daemon.kill()
+    daemon.start()
+    with daemon.ecr(last_seq=0, epoch=epoch) as ecr:
+        assert ecr.hello["gap"] is True and ecr.hello["epoch"] != epoch  # a new epoch after the restart
+        sale = ecr.wait_for("sale.updated", lambda b: b["sale"]["sale_id"] == "K1" and final(b), timeout=30)
+    assert sale["body"]["sale"]["state"] == "cancelled"
+    trade = gateway_trade(simulated_gateway, started["sale"]["out_trade_no"])
+    assert trade["status"] == "TRADE_CLOSED"
+
+
+def test_reconnecting_ecr_recovers_the_outcome_by_replay(daemon: Daemon) -> None:
+    ecr = daemon.ecr()
+    ecr.request("sale.start", {"sale_id": "R1", "amount": "8", "subject": "Till 1",
+                               "code": example(Behaviour.NEEDS_CONFIRMATION, confirm_after=1)})  # fmt: skip
+    first = ecr.wait_for("sale.updated")
+    epoch, last_seq = first["epoch"], first["seq"]
+    ecr.close()  # the ECR crashes mid-sale
+    with daemon.ecr() as watcher:
+        watcher.wait_for("sale.updated", final, timeout=20)
+    with daemon.ecr(last_seq=last_seq, epoch=epoch) as again:
+        assert again.hello["gap"] is False and again.hello["replayed"] >= 1
+        replayed = again.wait_for("sale.updated", final, timeout=5)
+        assert replayed["body"]["sale"]["state"] == "succeeded"

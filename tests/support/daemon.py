@@ -1,0 +1,126 @@
+"""Run `posagent run` as a real child process against the simulators, as systemd would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from agent.ecr.client import EcrClient
+from offline_queue import create_key_file
+from tests.support.gateway import _APP_KEY, APP_ID, Store
+
+TOKEN = "e2e-token-" + "x" * 22
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Daemon:
+    config: Path
+    port: int
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "agent.cli.main", "run", "--config", str(self.config),
+                                         "--log-level", "DEBUG"], stdout=handle, stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the daemon exited with {self.process.returncode}:\n{self.log.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"the daemon did not listen in time:\n{self.log.read_text()}")
+
+    def ecr(self, **hello: object) -> EcrClient:
+        return EcrClient.connect(("127.0.0.1", self.port), token=TOKEN, **hello)  # type: ignore[arg-type]
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+
+def write_store_files(root: Path, gateway_url: str, alipay_public_pem: str, port: int) -> Path:
+    keys = root / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    private = keys / "app_private_key.pem"
+    private.write_bytes(_APP_KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))  # fmt: skip
+    os.chmod(private, 0o600)
+    (keys / "alipay_public_key.pem").write_text(alipay_public_pem)
+    token = keys / "ecr_token"
+    token.write_text(TOKEN)
+    os.chmod(token, 0o600)
+    create_key_file(keys / "outbox.key")
+    config = root / "agent.toml"
+    config.write_text(f"""
+[alipay]
+app_id = "{APP_ID}"
+gateway = "{gateway_url}"
+app_private_key_file = "keys/app_private_key.pem"
+alipay_public_key_file = "keys/alipay_public_key.pem"
+read_timeout = 3.0
+
+[store]
+id = "SH01"
+till_id = "T1"
+name = "Test Store"
+
+[paths]
+state_dir = "state"
+
+[ecr]
+token_file = "keys/ecr_token"
+tcp_port = {port}
+unix_socket = "{root / 'ecr.sock'}"
+heartbeat_seconds = 1.0
+
+[outbox]
+key_file = "keys/outbox.key"
+
+[payments]
+deadline_seconds = 3.0
+query_interval_seconds = 0.5
+""")
+    return config
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, simulated_gateway: Store) -> Iterator[Daemon]:
+    port = free_port()
+    config = write_store_files(tmp_path, simulated_gateway.gateway.url, simulated_gateway.gateway.alipay_public_key_pem,
+                               port)  # fmt: skip
+    running = Daemon(config, port, tmp_path / "daemon.log")
+    running.start()
+    yield running
+    running.stop()
