@@ -54,8 +54,9 @@ def main() -> None:
     content = string_to_sign(params)
     content_bytes = content.encode()
     public = alipay_key.public_key()
-    pkcs1 = "".join(app_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                          serialization.NoEncryption()).decode().strip().splitlines()[1:-1])  # fmt: skip
+    pem = app_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()  # fmt: skip
+    pkcs1 = "".join(pem.strip().splitlines()[1:-1])  # the SDK wants the PKCS#1 body without armour
 
     def ours() -> None:
         prepared = protocol.prepare(request, now)

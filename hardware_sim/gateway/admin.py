@@ -1,0 +1,43 @@
+"""`GatewayAdmin`: drive a gateway simulator running in another process over its admin endpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import Request, urlopen
+
+
+class GatewayAdmin:
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        """`base_url`: the simulator's root or its gateway URL (`.../gateway.do` is accepted)."""
+        parts = urlsplit(base_url)
+        self.base_url = f"{parts.scheme}://{parts.netloc}"
+        self.timeout = timeout
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "health")
+
+    def inspect(self) -> dict[str, Any]:
+        return self._call("GET", "inspect")
+
+    def faults(self) -> dict[str, Any]:
+        return self._call("GET", "faults")
+
+    def set_faults(self, plan: dict[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
+        return self._call("PUT", "faults", {**(plan or {}), **settings})
+
+    def outage(self, seconds: float) -> dict[str, Any]:
+        return self._call("POST", "outage", {"seconds": seconds})
+
+    def register_app(self, app_id: str, public_key_pem: str) -> dict[str, Any]:
+        return self._call("POST", "apps", {"app_id": app_id, "public_key": public_key_pem})
+
+    def _call(self, verb: str, name: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = Request(  # noqa: S310  (http to the simulator, by design)
+            f"{self.base_url}/__admin/{name}", data=data, method=verb, headers={"Content-Type": "application/json"}
+        )
+        with urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            result: dict[str, Any] = json.loads(response.read())
+        return result
