@@ -124,8 +124,9 @@ def journey(work: Path, gateway: Gateway) -> None:
         "--json")  # fmt: skip
     note("form: mobile and name required; gender and birthday optional")
     png = work / "activation-qr.png"
-    activation = run("posagent", "card", "activation-url", template_id, "--out-string", "SH01:T1:demo",
-                     "--png", str(png), "--json")  # fmt: skip
+    callback_url = "https://member.lotus-tea.example/alipay/open-card"
+    activation = run("posagent", "card", "activation-url", template_id, "--callback", callback_url,
+                     "--out-string", "SH01:T1:demo", "--png", str(png), "--json")  # fmt: skip
     url = activation["url"]
     note(f"activation URL {url}")
     note(f"QR code saved as {png} (this is what the till prints on the slip)")
@@ -134,7 +135,10 @@ def journey(work: Path, gateway: Gateway) -> None:
     customer = run("posagent-sim", "customer", "open-card", url, "--mobile", "13800138000", "--name", "张三",
                    "--gender", "MALE", "--no-follow", "--json")  # fmt: skip
     callback = customer["callback_url"]
-    note(f"callback (masked): {customer.get('callback_url_masked', callback.split('?')[0] + '?...')}")
+    params = customer["params"]
+    note(f"customer {customer['mobile']} is sent to {callback.split('?')[0]}")
+    note(f"with template_id, request_id {params['request_id']}, out_string {params.get('out_string')!r} and a "
+         "single-use auth_code")  # fmt: skip
 
     step(6, "The agent opens the card: oauth.token -> activateform.query -> card.open")
     opened = run("posagent", "card", "open", "--callback-url", callback, "--level", "VIP1", "--points", "100",

@@ -14,7 +14,13 @@ from importlib import import_module
 
 # Command-group modules, in the order `posagent --help` lists them.
 COMMAND_MODULES = (
+    "agent.cli.run",
     "agent.cli.keys",
+    "agent.cli.card",
+    "agent.cli.devices",
+    "agent.cli.scan_test",
+    "agent.cli.test_print",
+    "agent.cli.queue",
 )
 
 

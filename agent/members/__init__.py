@@ -1,0 +1,1 @@
+"""Members: opening cards and, later, look-ups and loyalty updates (the till flows of DESIGN.md)."""
