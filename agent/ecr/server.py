@@ -64,10 +64,24 @@ class Connection:
     peer: str
     client: str = ""
     authenticated: bool = False
+    closed: bool = False
+    abort: Callable[[], None] = lambda: None  # closes the socket at once, unsent data dropped
     outgoing: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(MAX_QUEUED_MESSAGES))
 
+    async def reply(self, data: bytes) -> None:
+        """Queue an answer; waits while the queue is full, so a client that pipelines requests
+        faster than it reads answers is slowed down (its lines stay unread), never dropped."""
+        if not self.closed:
+            await self.outgoing.put(data)
+
+    def discard_queue(self) -> None:
+        """The connection is gone: unblock every task waiting to queue an answer for it."""
+        self.closed = True
+        while not self.outgoing.empty():
+            self.outgoing.get_nowait()
+
     def send(self, data: bytes) -> bool:
-        """Queue a message; False (and the connection is dropped) when the ECR stopped reading."""
+        """Queue an event; False when the ECR stopped reading (the caller drops the connection)."""
         try:
             self.outgoing.put_nowait(data)
         except asyncio.QueueFull:
@@ -107,7 +121,8 @@ class EcrServer:
         self.hello_deadline = hello_deadline
         self.connections: set[Connection] = set()
         self._servers: list[asyncio.Server] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # request handlers
+        self._serving: set[asyncio.Task[Any]] = set()  # one per connection
         self.accepting = False
 
     @property
@@ -140,9 +155,21 @@ class EcrServer:
             await server.wait_closed()
 
     async def close(self) -> None:
+        """Stop: flush what each connection has queued (briefly), then close them all."""
         await self.stop_accepting()
         for connection in list(self.connections):
-            self._drop(connection)
+            connection.authenticated = False
+            try:
+                connection.outgoing.put_nowait(None)
+            except asyncio.QueueFull:
+                connection.abort()
+        serving = set(self._serving)
+        if serving:
+            _, stuck = await asyncio.wait(serving, timeout=2.0)
+            for connection in list(self.connections):
+                connection.abort()
+            if stuck:
+                await asyncio.wait(stuck, timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -160,9 +187,10 @@ class EcrServer:
                 self._drop(connection)
 
     def _drop(self, connection: Connection) -> None:
+        """An ECR that stopped reading: close it now (its queued data is useless to it anyway)."""
         connection.authenticated = False
-        with contextlib.suppress(asyncio.QueueFull):
-            connection.outgoing.put_nowait(None)
+        connection.discard_queue()
+        connection.abort()
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -177,31 +205,41 @@ class EcrServer:
             log.warning("refused ECR connection from non-loopback peer %s", peer_info)
             writer.close()
             return
-        connection = Connection(peer="unix" if is_unix else f"{peer_info[0]}:{peer_info[1]}")
+        connection = Connection(peer="unix" if is_unix else f"{peer_info[0]}:{peer_info[1]}",
+                                abort=writer.transport.abort)  # fmt: skip
         self.connections.add(connection)
         current = asyncio.current_task()
         if current is not None:
-            self._tasks.add(current)
-        writer_task = self._spawn(self._write(connection, writer))
+            self._serving.add(current)
+        reading = asyncio.ensure_future(self._read(connection, reader))
+        writing = asyncio.ensure_future(self._write(connection, writer))
         try:
-            await self._read(connection, reader)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+            # Whichever side ends first (peer closed, protocol close, peer stopped reading and went
+            # away) ends the connection: a reader must never wait forever on a dead writer.
+            await asyncio.wait({reading, writing}, return_when=asyncio.FIRST_COMPLETED)
+            if reading.done() and not writing.done():
+                with contextlib.suppress(asyncio.QueueFull):
+                    connection.outgoing.put_nowait(None)  # flush what is queued, then close
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(writing), timeout=1.0)
         finally:
             self.connections.discard(connection)
             connection.authenticated = False
-            with contextlib.suppress(asyncio.QueueFull):
-                connection.outgoing.put_nowait(None)
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(writer_task), timeout=1.0)
-            writer_task.cancel()
+            connection.discard_queue()
+            for task in (reading, writing):
+                task.cancel()
+            await asyncio.gather(reading, writing, return_exceptions=True)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             if current is not None:
-                self._tasks.discard(current)
+                self._serving.discard(current)
 
     async def _read(self, connection: Connection, reader: asyncio.StreamReader) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await self._read_lines(connection, reader)
+
+    async def _read_lines(self, connection: Connection, reader: asyncio.StreamReader) -> None:
         session = Session(self.token, time.monotonic(), hello_deadline=self.hello_deadline)
         in_flight = asyncio.Semaphore(MAX_IN_FLIGHT_PER_CONNECTION)
         while True:
@@ -217,42 +255,42 @@ class EcrServer:
                 return
             for action in actions:
                 if isinstance(action, Send):
-                    if not connection.send(action.data):
-                        return
+                    await connection.reply(action.data)
                 elif isinstance(action, Close):
                     log.info("closing ECR connection %s: %s", connection.peer, action.reason)
                     return
                 elif isinstance(action, Authenticated):
-                    self._authenticate(connection, action)
+                    await self._authenticate(connection, action)
                 elif isinstance(action, Handle):
                     await in_flight.acquire()
                     self._spawn(self._handle(connection, action.request, in_flight))
-            if connection.outgoing.full():
-                return
 
-    def _authenticate(self, connection: Connection, action: Authenticated) -> None:
+    async def _authenticate(self, connection: Connection, action: Authenticated) -> None:
         replay = self.events.replay(action.last_seq, action.epoch)
         connection.client = action.client
         answer = hello_ok(action.request, epoch=self.events.epoch, seq=self.events.seq,
                           agent_version=self.agent_version, replayed=len(replay.messages), gap=replay.gap)
-        connection.send(answer)
+        await connection.reply(answer)
         for message in replay.messages:
-            connection.send(message)
+            await connection.reply(message)
         connection.authenticated = True
 
     async def _handle(self, connection: Connection, request: Request, in_flight: asyncio.Semaphore) -> None:
         try:
-            connection.send(await self.router.dispatch(request, connection))
+            await connection.reply(await self.router.dispatch(request, connection))
         finally:
             in_flight.release()
 
     async def _write(self, connection: Connection, writer: asyncio.StreamWriter) -> None:
         while True:
-            message = await connection.outgoing.get()
-            if message is None:
-                return
-            writer.write(message)
+            batch = [await connection.outgoing.get()]
+            while not connection.outgoing.empty() and batch[-1] is not None:
+                batch.append(connection.outgoing.get_nowait())  # one write for everything queued
+            done = batch[-1] is None
+            writer.write(b"".join(m for m in batch if m is not None))
             try:
                 await writer.drain()
             except ConnectionError:
+                return
+            if done:
                 return
