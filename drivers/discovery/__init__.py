@@ -13,6 +13,7 @@ from drivers.discovery.cameras import find_cameras
 from drivers.discovery.input_devices import find_input_devices
 from drivers.discovery.records import DeviceRecord, DiscoveryResult
 from drivers.discovery.serial_ports import find_serial_ports
+from drivers.discovery.usb_printers import find_usb_printers, find_usblp_devices
 
 Finder = Callable[[], list[DeviceRecord]]
 
@@ -20,6 +21,9 @@ FINDERS: dict[str, Finder] = {
     "serial": find_serial_ports,
     "input": find_input_devices,
     "camera": find_cameras,
+    # Two printer finders: /dev/usb/lp* is still listed when libusb is missing.
+    "usb-printer": find_usb_printers,
+    "usblp": find_usblp_devices,
 }
 
 

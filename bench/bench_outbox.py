@@ -1,0 +1,200 @@
+"""Outbox benchmark: prints, in one run, the figures the outbox is held to (targets side by side).
+
+    .venv/bin/python bench/bench_outbox.py [--quick] [--dir DIR]
+
+1. durable single enqueue (Outbox.enqueue, one thread) next to a bare SQLite insert of the same
+   row, one transaction each, WAL + synchronous=FULL (target >= 0.8x); rounds are interleaved
+   so disk noise hits both alike;
+2. concurrent enqueue from many threads with group commit (target >= 10x the single rate);
+3. dequeue + done through the Dispatcher (no-op handler) at a 1,000 and a 20,000 backlog
+   (target: the 20,000 figure >= 0.8x the 1,000 figure);
+4. the same drain through persist-queue's SQLiteAckQueue (get + ack), the library the outbox
+   replaced (target: the outbox >= 10x its drain rate at 20,000). persist-queue slows down as
+   acked rows pile up, so its 20,000 drain is measured over a time budget, not to the end.
+
+Absolute numbers depend on the disk's fsync latency; the ratios are what the targets are about.
+The group-commit gain is bounded by CPU (the GIL) once fsync is cheap: with a ~0.3 ms fsync it
+is a few x, with a store PC's 2-10 ms fsync it is well over 10x. Best-of-N figures are printed
+for the throughput runs because a shared machine's noise only ever slows a run down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from offline_queue import Dispatcher, Done, Job, Outbox, Outcome
+
+PAYLOAD = {"card_no": "C000123", "points": 120, "balance": "35.00", "occur_time": "2026-11-25 20:00:00"}
+
+
+def fresh(path: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+# ---- 1. single enqueue vs a bare insert ------------------------------------------------------------
+
+
+def bare_connection(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(fresh(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(
+        "CREATE TABLE jobs (id INTEGER PRIMARY KEY, kind TEXT, idempotency_key TEXT, payload TEXT, "
+        "state TEXT, created_at REAL)"
+    )
+    return conn
+
+
+def single_vs_bare(work: Path, rounds: int, per_round: int) -> tuple[float, float]:
+    import json
+
+    box = Outbox.open(fresh(work / "single.db"))
+    bare = bare_connection(work / "bare.db")
+    text = json.dumps(PAYLOAD)
+    ours = theirs = 0.0
+    for r in range(rounds):
+        start = time.perf_counter()
+        for n in range(per_round):
+            box.enqueue("card.update.raw", PAYLOAD, idempotency_key=f"s-{r}-{n}")
+        ours += time.perf_counter() - start
+        start = time.perf_counter()
+        for n in range(per_round):
+            bare.execute("BEGIN")
+            bare.execute(
+                "INSERT INTO jobs (kind, idempotency_key, payload, state, created_at) VALUES (?, ?, ?, ?, ?)",
+                ("card.update.raw", f"s-{r}-{n}", text, "pending", time.time()),
+            )
+            bare.execute("COMMIT")
+        theirs += time.perf_counter() - start
+    box.close()
+    bare.close()
+    total = rounds * per_round
+    return total / ours, total / theirs
+
+
+# ---- 2. concurrent enqueue (group commit) --------------------------------------------------------
+
+
+def concurrent_enqueue(box: Outbox, threads: int, per_thread: int, prefix: str) -> tuple[float, float]:
+    """Returns (enqueues per second, enqueues per commit)."""
+    barrier = threading.Barrier(threads + 1)
+
+    def producer(worker: int) -> None:
+        barrier.wait()
+        for n in range(per_thread):
+            box.enqueue("card.update.raw", PAYLOAD, idempotency_key=f"{prefix}-{worker}-{n}")
+
+    pool = [threading.Thread(target=producer, args=(w,)) for w in range(threads)]
+    for thread in pool:
+        thread.start()
+    commits_before = box._group.transactions
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    total = threads * per_thread
+    return total / elapsed, total / max(1, box._group.transactions - commits_before)
+
+
+# ---- 3. drain through the dispatcher --------------------------------------------------------------
+
+
+def drain_rate(work: Path, backlog: int, name: str) -> float:
+    box = Outbox.open(fresh(work / f"{name}.db"))
+    concurrent_enqueue(box, threads=16, per_thread=backlog // 16, prefix=name)  # fill fast
+
+    async def handler(job: Job) -> Outcome:
+        return Done()
+
+    dispatcher = Dispatcher(box, {"card.update.raw": handler}, concurrency=64)
+    start = time.perf_counter()
+    asyncio.run(dispatcher.run_until_idle())
+    elapsed = time.perf_counter() - start
+    assert box.stats().backlog == 0, "drain left jobs behind"
+    box.close()
+    return dispatcher.sent / elapsed
+
+
+# ---- 4. persist-queue ------------------------------------------------------------------------------
+
+
+def persist_queue_drain(work: Path, backlog: int, budget: float) -> tuple[float, int]:
+    """get + ack through SQLiteAckQueue; returns (rate, how many were drained within the budget)."""
+    import persistqueue
+
+    folder = work / f"pq-{backlog}"
+    shutil.rmtree(folder, ignore_errors=True)
+    queue = persistqueue.SQLiteAckQueue(str(folder), auto_commit=True, multithreading=True)
+    for n in range(backlog):
+        queue.put({**PAYLOAD, "n": n})
+    drained = 0
+    start = time.perf_counter()
+    while drained < backlog and time.perf_counter() - start < budget:
+        item = queue.get(block=False)
+        queue.ack(item)
+        drained += 1
+    return drained / (time.perf_counter() - start), drained
+
+
+# ---- report -----------------------------------------------------------------------------------------
+
+
+def verdict(value: float, target: float) -> str:
+    return "ok" if value >= target else "MISSED"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, figures are noisier)")
+    parser.add_argument("--dir", type=Path, help="where to put the databases (default: a temp dir on /tmp)")
+    args = parser.parse_args(argv)
+    big = 5_000 if args.quick else 20_000
+    small = 1_000
+    work = args.dir or Path(tempfile.mkdtemp(prefix="bench-outbox-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"outbox bench in {work} (sqlite {sqlite3.sqlite_version}, python {sys.version.split()[0]})\n")
+
+    single, bare = single_vs_bare(work, rounds=8, per_round=100 if args.quick else 250)
+    print(f"durable single enqueue        {single:9.0f} /s")
+    print(f"bare SQLite FULL insert       {bare:9.0f} /s   ratio {single / bare:5.2f}x  (target >= 0.8x) "
+          f"{verdict(single / bare, 0.8)}")  # fmt: skip
+
+    rate, per_commit = 0.0, 0.0
+    for attempt in range(3):  # best of 3: the machine is shared, noise only ever slows a run down
+        box = Outbox.open(fresh(work / "concurrent.db"))
+        measured = concurrent_enqueue(box, threads=32, per_thread=100 if args.quick else 250, prefix=f"c{attempt}")
+        box.close()
+        rate, per_commit = max((rate, per_commit), measured)
+    print(f"concurrent enqueue (32 thr.)  {rate:9.0f} /s   {rate / single:5.1f}x single, {per_commit:.1f} per commit "
+          f"(target >= 10x) {verdict(rate / single, 10)}")  # fmt: skip
+
+    drain_small = max(drain_rate(work, small, "drain-small") for _ in range(3))
+    drain_big = max(drain_rate(work, big, "drain-big") for _ in range(2))
+    print(f"dequeue+done at {small:>6,}      {drain_small:9.0f} /s")
+    print(f"dequeue+done at {big:>6,}      {drain_big:9.0f} /s   {drain_big / drain_small:5.2f}x the {small:,} figure "
+          f"(target >= 0.8x) {verdict(drain_big / drain_small, 0.8)}")  # fmt: skip
+
+    pq_small, _ = persist_queue_drain(work, small, budget=30)
+    pq_big, pq_drained = persist_queue_drain(work, big, budget=10 if args.quick else 25)
+    print(f"persist-queue get+ack {small:>6,} {pq_small:9.0f} /s")
+    print(f"persist-queue get+ack {big:>6,} {pq_big:9.0f} /s   ({pq_drained:,} drained in the time budget)")
+    print(f"outbox vs persist-queue at {big:,}: {drain_big / pq_big:5.1f}x (target >= 10x) "
+          f"{verdict(drain_big / pq_big, 10)}")  # fmt: skip
+    if args.dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

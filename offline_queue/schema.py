@@ -1,0 +1,118 @@
+"""The outbox tables and their migrations (sqlite-utils), with a schema version of their own.
+
+The outbox shares the agent's database with other state, so its version lives in its own
+`outbox_meta` row rather than in the database-wide `PRAGMA user_version`.
+
+Indexes are partial so that each hot query touches only the rows it is about: the dispatcher's
+"what is due" scan never walks through done history, which is what keeps the drain rate flat as
+history grows (persist-queue's does not).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+JOBS = "outbox_jobs"
+HISTORY = "outbox_history"
+WATERMARKS = "outbox_watermarks"
+META = "outbox_meta"
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.table(JOBS).create(
+        {
+            "id": int,
+            "kind": str,
+            "idempotency_key": str,
+            "ordering_key": str,
+            "business_time": float,
+            "payload": str,  # JSON; sensitive fields sealed (see offline_queue.payload)
+            "sensitive": str,  # JSON list of sealed field names
+            "fingerprint": str,  # keyed hash of the content, to tell resends from conflicts
+            "state": str,
+            "attempts": int,
+            "created_at": float,
+            "updated_at": float,
+            # None while the job waits behind an earlier one with the same ordering key; the
+            # "head" of a key is its one active job with a time here (in flight or due/backing off).
+            "next_attempt_at": float,
+            "deadline": float,
+            "last_error": str,
+            "result": str,
+        },
+        pk="id",
+        not_null={"kind", "idempotency_key", "payload", "fingerprint", "state", "attempts", "created_at", "updated_at"},
+        defaults={"attempts": 0, "sensitive": "[]"},
+    )
+    db.table(JOBS).create_index(["idempotency_key"], index_name="outbox_jobs_idempotency", unique=True)
+    for statement in (
+        # what is due: only pending jobs that are heads or unordered
+        "CREATE INDEX outbox_jobs_due ON outbox_jobs(next_attempt_at) "
+        "WHERE state = 'pending' AND next_attempt_at IS NOT NULL",
+        # the head of each ordering key
+        "CREATE INDEX outbox_jobs_heads ON outbox_jobs(ordering_key) WHERE ordering_key IS NOT NULL "
+        "AND state IN ('pending', 'in_flight') AND next_attempt_at IS NOT NULL",
+        # jobs queued behind their key's head, in enqueue order
+        "CREATE INDEX outbox_jobs_waiting ON outbox_jobs(ordering_key, id) "
+        "WHERE state = 'pending' AND next_attempt_at IS NULL",
+        # housekeeping: finished jobs by age
+        "CREATE INDEX outbox_jobs_finished ON outbox_jobs(updated_at) WHERE state IN ('done', 'superseded')",
+        # deadlines of pending jobs
+        "CREATE INDEX outbox_jobs_deadline ON outbox_jobs(deadline) WHERE state = 'pending' AND deadline IS NOT NULL",
+    ):
+        db.execute(statement)
+    db.table(HISTORY).create(
+        {"id": int, "job_id": int, "at": float, "event": str, "detail": str},
+        pk="id",
+        not_null={"job_id", "at", "event"},
+    )
+    db.table(HISTORY).create_index(["job_id"], index_name="outbox_history_job")
+    # Newest business_time accepted per (kind, ordering key) of absolute kinds. Never purged with
+    # the jobs, so a late, older update is still recognised as stale after history is gone.
+    db.table(WATERMARKS).create(
+        {"kind": str, "ordering_key": str, "business_time": float},
+        pk=("kind", "ordering_key"),
+        not_null={"business_time"},
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (META,)).fetchone()
+    if not has_meta:
+        return 0
+    row = conn.execute("SELECT value FROM outbox_meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the outbox tables to SCHEMA_VERSION, one transaction per step. Returns the version."""
+    db = sqlite_utils.Database(conn)
+    version = current_version(conn)
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"outbox schema version {version} is newer than this agent understands ({SCHEMA_VERSION})")
+    while version < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = current_version(conn)  # another process may have migrated meanwhile
+            if version < SCHEMA_VERSION:
+                if version == 0:
+                    conn.execute("CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value TEXT)")
+                MIGRATIONS[version](db)
+                version += 1
+                conn.execute(
+                    "INSERT INTO outbox_meta(key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (str(version),),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return version
