@@ -1,0 +1,378 @@
+"""Draws parsed ESC/POS commands onto paper: one Pillow image per job (pure: no files, no sockets).
+
+The model is a real printer's: characters and column images collect in a line buffer that prints
+when a feed comes (LF, ESC d, ESC J), aligned by ESC a inside the print area (GS L / GS W);
+raster images, graphics, QR symbols and barcodes print as their own band, aligned the same way.
+Modes (sizes, alignment, code page, QR settings) outlive cuts, as they do on paper: only ESC @
+resets them. `finish_page()` ends the current page (a cut, or the end of the stream).
+
+Native QR symbols are drawn with the `qrcode` library from the stored data, module size and error
+correction, with a 4-module quiet zone (narrowed only if the paper is too narrow), so a decoder
+reads them back. Models 1 and micro are drawn as model 2 (noted in `notes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import qrcode
+import qrcode.constants
+from PIL import Image, ImageDraw
+
+from hardware_sim.printer import commands as c
+from hardware_sim.printer.barcodes import draw_barcode
+from hardware_sim.printer.codepages import decode
+from hardware_sim.printer.fonts import FONT_CELLS, glyph
+
+PAPER_WIDTHS = {58: 384, 80: 576}  # printable dots at 203 dpi
+DEFAULT_LINE_SPACING = 30
+MAX_PAGE_HEIGHT = 60_000  # dots (about 7.5 m of paper): anything beyond is cut off, not drawn
+_QR_ECC = {
+    "L": qrcode.constants.ERROR_CORRECT_L,
+    "M": qrcode.constants.ERROR_CORRECT_M,
+    "Q": qrcode.constants.ERROR_CORRECT_Q,
+    "H": qrcode.constants.ERROR_CORRECT_H,
+}
+# ESC * m: (horizontal, vertical) scale of one column dot, at 180/203 dpi.
+_COLUMN_SCALE = {0: (2, 3), 1: (1, 3), 32: (2, 1), 33: (1, 1)}
+
+
+@dataclass
+class _Modes:
+    align: int = 0
+    font: int = 0
+    bold: bool = False
+    underline: int = 0
+    reverse: bool = False
+    width: int = 1
+    height: int = 1
+    line_spacing: int = DEFAULT_LINE_SPACING
+    left_margin: int = 0
+    print_width: int | None = None
+    code_page: int = 0
+    chinese: bool = False
+    qr_model: int = 2
+    qr_module: int = 3
+    qr_ecc: str = "L"
+    qr_data: bytes = b""
+    barcode_height: int = 162
+    barcode_module: int = 3
+    barcode_text: int = 0
+    graphics: Image.Image | None = None
+
+
+@dataclass
+class _Piece:
+    """Something in the line buffer: an ink mask (1 = black) and how to draw it."""
+
+    mask: Image.Image
+    reverse: bool = False
+
+
+@dataclass
+class Page:
+    image: Image.Image
+    qr_payloads: list[bytes] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Renderer:
+    """Feed it commands with `apply`; `finish_page` returns the page drawn since the last one."""
+
+    def __init__(self, width_dots: int = PAPER_WIDTHS[80], encoding: str | None = None) -> None:
+        self.width = width_dots
+        self.chinese_always = (encoding or "").lower() in ("gb18030", "gbk", "gb2312")
+        self._modes = _Modes()
+        self._bands: list[Image.Image] = []
+        self._height = 0
+        self._line: list[_Piece] = []
+        self._line_width = 0
+        self._text = bytearray()
+        self._qr_payloads: list[bytes] = []
+        self._notes: list[str] = []
+
+    # -- public -------------------------------------------------------------------------------
+
+    def apply(self, command: c.Command) -> None:
+        if isinstance(command, c.Text):
+            self._text += command.data
+            return
+        self._flush_text()
+        handler = _HANDLERS.get(type(command))
+        if handler is not None:
+            handler(self, command)
+
+    def finish_page(self) -> Page:
+        self._flush_text()
+        if self._line:
+            self._print_line(0)
+        height = max(1, self._height) + 16
+        page = Image.new("1", (self.width, height), 1)
+        y = 8
+        for band in self._bands:
+            page.paste(band, (0, y))
+            y += band.height
+        result = Page(image=page, qr_payloads=self._qr_payloads, notes=self._notes)
+        self._bands, self._height, self._qr_payloads, self._notes = [], 0, [], []
+        return result
+
+    # -- text and the line buffer -----------------------------------------------------------------
+
+    def _flush_text(self) -> None:
+        if not self._text:
+            return
+        text = decode(bytes(self._text), self._modes.code_page, self._modes.chinese or self.chinese_always)
+        self._text.clear()
+        for char in text:
+            if char == "\t":
+                self._tab()
+            else:
+                self._add_char(char)
+
+    def _add_char(self, char: str) -> None:
+        m = self._modes
+        mask = glyph(char, m.font, m.bold)
+        if m.width != 1 or m.height != 1:
+            mask = mask.resize((mask.width * m.width, mask.height * m.height), Image.Resampling.NEAREST)
+        if m.underline:
+            mask = mask.copy()
+            ImageDraw.Draw(mask).rectangle((0, mask.height - m.underline, mask.width - 1, mask.height - 1), fill=1)
+        self._add_piece(_Piece(mask=mask, reverse=m.reverse))
+
+    def _tab(self) -> None:
+        cell = FONT_CELLS.get(self._modes.font, FONT_CELLS[0])[0] * self._modes.width
+        stop = cell * 8
+        advance = stop - (self._line_width % stop)
+        self._add_piece(_Piece(mask=Image.new("1", (advance, 1), 0)))
+
+    def _add_piece(self, piece: _Piece) -> None:
+        if self._line and self._line_width + piece.mask.width > self._area_width():
+            self._print_line(1)  # the printer wraps a full line
+        self._line.append(piece)
+        self._line_width += piece.mask.width
+
+    def _area_width(self) -> int:
+        m = self._modes
+        usable = self.width - m.left_margin
+        return max(1, min(usable, m.print_width or usable))
+
+    def _print_line(self, lines: int, dots: int = 0) -> None:
+        """Print the line buffer, then feed `lines` lines or `dots` dots (at least the line's height)."""
+        content_height = max((p.mask.height for p in self._line), default=0)
+        feed = lines * self._modes.line_spacing + dots
+        band_height = max(content_height, feed)
+        if band_height <= 0:
+            self._line, self._line_width = [], 0
+            return
+        band = Image.new("1", (self.width, band_height), 1)
+        x = self._aligned_x(self._line_width)
+        for piece in self._line:
+            top = content_height - piece.mask.height  # characters of mixed sizes share a baseline
+            if piece.reverse:
+                band.paste(0, (x, top, x + piece.mask.width, top + piece.mask.height))
+                band.paste(1, (x, top), piece.mask)
+            else:
+                band.paste(0, (x, top), piece.mask)
+            x += piece.mask.width
+        self._line, self._line_width = [], 0
+        self._add_band(band)
+
+    def _aligned_x(self, content_width: int) -> int:
+        m = self._modes
+        slack = max(0, self._area_width() - content_width)
+        return m.left_margin + (0, slack // 2, slack)[m.align]
+
+    def _add_band(self, band: Image.Image) -> None:
+        if self._height + band.height > MAX_PAGE_HEIGHT:
+            if "page too long: cut off" not in self._notes:
+                self._notes.append("page too long: cut off")
+            return
+        self._bands.append(band)
+        self._height += band.height
+
+    def _add_block(self, ink: Image.Image) -> None:
+        """A band holding one image (1 = ink), aligned in the print area; flushes the line first."""
+        if self._line:
+            self._print_line(0)
+        ink = ink.crop((0, 0, min(ink.width, self._area_width()), ink.height))
+        band = Image.new("1", (self.width, ink.height), 1)
+        band.paste(0, (self._aligned_x(ink.width), 0), ink)
+        self._add_band(band)
+
+    # -- command handlers ------------------------------------------------------------------------
+
+    def _init(self, _: c.Init) -> None:
+        self._modes = _Modes()
+
+    def _feed(self, command: c.Feed) -> None:
+        self._print_line(command.lines, command.dots)
+
+    def _align(self, command: c.SetAlign) -> None:
+        self._modes.align = command.align
+
+    def _print_mode(self, command: c.SetPrintMode) -> None:
+        m, mode = self._modes, command.mode
+        m.font = mode & 0x01
+        m.bold = bool(mode & 0x08)
+        m.height = 2 if mode & 0x10 else 1
+        m.width = 2 if mode & 0x20 else 1
+        m.underline = 1 if mode & 0x80 else 0
+
+    def _char_size(self, command: c.SetCharSize) -> None:
+        self._modes.width, self._modes.height = command.width, command.height
+
+    def _bold(self, command: c.SetBold) -> None:
+        self._modes.bold = command.on
+
+    def _underline(self, command: c.SetUnderline) -> None:
+        self._modes.underline = command.dots
+
+    def _font(self, command: c.SetFont) -> None:
+        self._modes.font = command.font
+
+    def _reverse(self, command: c.SetReverse) -> None:
+        self._modes.reverse = command.on
+
+    def _line_spacing(self, command: c.SetLineSpacing) -> None:
+        self._modes.line_spacing = DEFAULT_LINE_SPACING if command.dots is None else command.dots
+
+    def _left_margin(self, command: c.SetLeftMargin) -> None:
+        self._modes.left_margin = min(command.dots, self.width - 1)
+
+    def _print_width(self, command: c.SetPrintWidth) -> None:
+        self._modes.print_width = command.dots or None
+
+    def _code_page(self, command: c.CodePage) -> None:
+        self._modes.code_page = command.page
+
+    def _kanji(self, command: c.SetKanjiMode) -> None:
+        self._modes.chinese = command.on
+
+    def _cut(self, command: c.Cut) -> None:
+        self._print_line(0, command.feed)
+
+    def _raster(self, command: c.RasterImage) -> None:
+        if not command.width_bytes or not command.height:
+            return
+        # Pillow's "1" raw mode reads bit 1 as 255: with ESC/POS bits (1 = black) that is the ink mask.
+        size = (command.width_bytes * 8, command.height)
+        ink = Image.frombytes("1", size, command.data[: command.width_bytes * command.height])
+        if command.mode & 1:
+            ink = ink.resize((ink.width * 2, ink.height), Image.Resampling.NEAREST)
+        if command.mode & 2:
+            ink = ink.resize((ink.width, ink.height * 2), Image.Resampling.NEAREST)
+        self._add_block(ink)
+
+    def _column(self, command: c.ColumnImage) -> None:
+        if not command.columns:
+            return
+        dots = 24 if command.mode in (32, 33) else 8
+        bits = np.unpackbits(np.frombuffer(command.data, dtype=np.uint8))
+        grid = bits.reshape(command.columns, dots).T  # rows = dots, MSB of the first byte on top
+        ink = Image.fromarray((grid * 255).astype(np.uint8), "L").convert("1")
+        sx, sy = _COLUMN_SCALE.get(command.mode, (1, 1))
+        if (sx, sy) != (1, 1):
+            ink = ink.resize((ink.width * sx, ink.height * sy), Image.Resampling.NEAREST)
+        self._add_piece(_Piece(mask=ink))
+
+    def _graphics_store(self, command: c.GraphicsStore) -> None:
+        row_bytes = (command.width + 7) // 8
+        if not command.width or not command.height or len(command.data) < row_bytes * command.height:
+            self._notes.append("graphics with missing data ignored")
+            self._modes.graphics = None
+            return
+        image = Image.frombytes("1", (row_bytes * 8, command.height), command.data[: row_bytes * command.height])
+        ink = image.crop((0, 0, command.width, command.height))
+        if (command.scale_x, command.scale_y) != (1, 1):
+            size = (ink.width * command.scale_x, ink.height * command.scale_y)
+            ink = ink.resize(size, Image.Resampling.NEAREST)
+        self._modes.graphics = ink
+
+    def _graphics_print(self, _: c.GraphicsPrint) -> None:
+        if self._modes.graphics is not None:
+            self._add_block(self._modes.graphics)
+
+    def _qr_model(self, command: c.QrModel) -> None:
+        self._modes.qr_model = command.model
+
+    def _qr_size(self, command: c.QrSize) -> None:
+        self._modes.qr_module = command.module
+
+    def _qr_ecc(self, command: c.QrEcc) -> None:
+        self._modes.qr_ecc = command.level
+
+    def _qr_store(self, command: c.QrStore) -> None:
+        self._modes.qr_data = command.data
+
+    def _qr_print(self, _: c.QrPrint) -> None:
+        m = self._modes
+        if not m.qr_data:
+            return
+        if m.qr_model != 2:
+            self._notes.append(f"QR model {m.qr_model} drawn as model 2")
+        qr = qrcode.QRCode(error_correction=_QR_ECC[m.qr_ecc], border=0)
+        try:
+            qr.add_data(m.qr_data, optimize=0)
+            qr.make(fit=True)
+        except (ValueError, qrcode.exceptions.DataOverflowError) as exc:
+            self._notes.append(f"QR not printed: {type(exc).__name__}")
+            return
+        self._qr_payloads.append(m.qr_data)
+        modules = np.array(qr.get_matrix(), dtype=np.uint8)
+        side = modules.shape[0]
+        border = max(0, min(4, (self._area_width() // m.qr_module - side) // 2))
+        padded = np.pad(modules, border)
+        ink = Image.fromarray(padded * 255, "L").convert("1")
+        scaled = ink.resize((ink.width * m.qr_module, ink.height * m.qr_module), Image.Resampling.NEAREST)
+        self._add_block(scaled)
+
+    def _barcode_height(self, command: c.SetBarcodeHeight) -> None:
+        self._modes.barcode_height = max(1, command.dots)
+
+    def _barcode_width(self, command: c.SetBarcodeWidth) -> None:
+        self._modes.barcode_module = max(1, min(command.module, 6))
+
+    def _barcode_text(self, command: c.SetBarcodeTextPosition) -> None:
+        self._modes.barcode_text = command.position
+
+    def _barcode(self, command: c.Barcode) -> None:
+        m = self._modes
+        ink, note = draw_barcode(command.system, command.data, m.barcode_module, m.barcode_height, m.barcode_text)
+        if note:
+            self._notes.append(note)
+        self._add_block(ink)
+
+
+_HANDLERS: dict[type[c.Command], Callable[[Renderer, Any], None]] = {
+    c.Init: Renderer._init,
+    c.Feed: Renderer._feed,
+    c.SetAlign: Renderer._align,
+    c.SetPrintMode: Renderer._print_mode,
+    c.SetCharSize: Renderer._char_size,
+    c.SetBold: Renderer._bold,
+    c.SetUnderline: Renderer._underline,
+    c.SetFont: Renderer._font,
+    c.SetReverse: Renderer._reverse,
+    c.SetLineSpacing: Renderer._line_spacing,
+    c.SetLeftMargin: Renderer._left_margin,
+    c.SetPrintWidth: Renderer._print_width,
+    c.CodePage: Renderer._code_page,
+    c.SetKanjiMode: Renderer._kanji,
+    c.Cut: Renderer._cut,
+    c.RasterImage: Renderer._raster,
+    c.ColumnImage: Renderer._column,
+    c.GraphicsStore: Renderer._graphics_store,
+    c.GraphicsPrint: Renderer._graphics_print,
+    c.QrModel: Renderer._qr_model,
+    c.QrSize: Renderer._qr_size,
+    c.QrEcc: Renderer._qr_ecc,
+    c.QrStore: Renderer._qr_store,
+    c.QrPrint: Renderer._qr_print,
+    c.SetBarcodeHeight: Renderer._barcode_height,
+    c.SetBarcodeWidth: Renderer._barcode_width,
+    c.SetBarcodeTextPosition: Renderer._barcode_text,
+    c.Barcode: Renderer._barcode,
+}
