@@ -1,0 +1,25 @@
+"""From an address to the transport that talks to it (nothing is opened here)."""
+
+from __future__ import annotations
+
+from drivers.printer.file import FileTransport
+from drivers.printer.network import NetworkTransport
+from drivers.printer.serial import SerialTransport
+from drivers.printer.transport import Transport
+from drivers.printer.uri import FileAddress, PrinterAddress, SerialAddress, TcpAddress, UsbAddress, parse_printer_uri
+
+
+def make_transport(address: PrinterAddress | str, connect_timeout: float = 5.0) -> Transport:
+    if isinstance(address, str):
+        address = parse_printer_uri(address)
+    if isinstance(address, TcpAddress):
+        return NetworkTransport(address, connect_timeout)
+    if isinstance(address, SerialAddress):
+        return SerialTransport(address)
+    if isinstance(address, FileAddress):
+        return FileTransport(address)
+    if isinstance(address, UsbAddress):
+        from drivers.printer.usb import UsbTransport  # noqa: PLC0415 - pyusb only when a USB printer is used
+
+        return UsbTransport(address)
+    raise TypeError(f"not a printer address: {address!r}")
