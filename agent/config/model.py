@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from .schema import setting
 
@@ -104,6 +105,49 @@ class PaymentSettings:
                                             check=_positive)  # fmt: skip
 
 
+def _printer_uri(value: str) -> str | None:
+    if value.startswith(("tcp://", "usb://", "serial://", "file://")):
+        return None
+    return "a printer address: tcp://HOST:9100, usb://VID:PID, serial:///dev/ttyUSB0?baud=19200 or file:///dev/usb/lp0"
+
+
+@dataclass(frozen=True)
+class PrinterSettings:
+    uri: str = setting("Where the receipt printer is.", check=_printer_uri, example="tcp://192.168.1.50:9100")
+    paper_mm: int = setting("Paper width: 58 or 80.", 80, check=lambda v: None if v in (58, 80) else "58 or 80")
+    native_qr: bool = setting("Print QR codes with the printer's own QR command (false: as an image, for clones "
+                              "that print the QR data as text).", True)  # fmt: skip
+    code_page: str = setting("Pinned code page (CP437, CP858, ...) or GB18030 for Chinese printers.", "CP437")
+    answers_status: bool = setting("false for printers that never answer status queries.", True)
+    drawer_pin: int = setting("Cash drawer pin: 2 or 5.", 2, check=lambda v: None if v in (2, 5) else "2 or 5")
+    status_timeout: float = setting("Seconds to wait for a status reply.", 1.0, check=_positive)
+    write_timeout: float = setting("Seconds a print job may take to be written.", 10.0, check=_positive)
+
+
+@dataclass(frozen=True)
+class ScannerSettings:
+    path: str = setting("Stable device path (/dev/serial/by-id/... or /dev/input/by-id/...).")
+    kind: Literal["serial", "hid"] = setting("serial (RS-232 or USB CDC-ACM) or hid (USB keyboard-wedge).",
+                                              "serial")  # fmt: skip
+    baudrate: int = setting("Serial speed.", 9600)
+    terminator: Literal["CR", "LF", "CRLF", "NONE"] = setting("What ends a code (serial).", "CR")
+    prefix: str = setting("Text the scanner puts before each code, stripped.", "")
+    suffix: str = setting("Text the scanner puts after each code, stripped.", "")
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    source: str = setting("Camera device (/dev/video0) or stream URL.")
+    decoder: Literal["zxing", "pyzbar"] = setting("QR decoder.", "zxing")
+    max_fps: float = setting("Frames decoded per second at most.", 10.0, check=_positive)
+
+
+@dataclass(frozen=True)
+class CodeSettings:
+    card_prefixes: list[str] = setting("Membership card numbers start with one of these.", [])
+    card_length: int | None = setting("Length of a membership card number, if fixed.", None)
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     alipay: AlipaySettings
@@ -112,3 +156,8 @@ class AgentConfig:
     ecr: EcrSettings
     outbox: OutboxSettings
     payments: PaymentSettings
+    codes: CodeSettings
+    printer: PrinterSettings | None = setting("The receipt printer (none: printing ops answer DEVICE_UNAVAILABLE).",
+                                              None)  # fmt: skip
+    scanners: list[ScannerSettings] = setting("Barcode scanners ([[scanners]] tables).", [])
+    camera: CameraSettings | None = setting("A camera reading QR codes.", None)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.alipay import AlipayClient, Timeouts
+from agent.codes import CodeClass
 from agent.config import AgentConfig, load_credentials
 from agent.ecr.events import EventLog
 from agent.ecr.server import EcrServer, Router
@@ -27,10 +28,12 @@ from agent.jobs import card_open, loyalty, reversals
 from agent.sales.machine import Sale
 from agent.sales.service import PaymentService, PaymentSettings
 from agent.sales.store import SaleStore
+from drivers.printer import PrintJob
 from offline_queue import Caps, Dispatcher, JobEvent, Outbox
 
 from .connectivity import ConnectivityMonitor
-from .ops import Operations, sale_view
+from .devices import Devices, Scan
+from .ops import Operations, print_job_view, sale_view
 from .systemd import Notifier
 
 log = logging.getLogger(__name__)
@@ -117,10 +120,14 @@ class Agent:
             concurrency=config.outbox.concurrency, rate_limit=config.outbox.calls_per_second,
             done_retention=config.outbox.done_retention_days * 86400,
         )  # fmt: skip
-        Operations(payments=self.payments, outbox=self.outbox, status=self.status).register(router)
+        self.devices = Devices(config, on_scan=self._scanned, on_device=self._device_changed,
+                               on_print=self._print_changed)  # fmt: skip
+        ops = Operations(payments=self.payments, outbox=self.outbox, devices=self.devices, status=self.status)
+        ops.register(router)
         self.outbox.subscribe(self._job_changed)
         self.connectivity.subscribe(self._network_changed)
 
+        await self.devices.start()
         await self.server.start()
         self.connectivity.start()
         self._dispatching = asyncio.create_task(self.dispatcher.run(), name="outbox dispatcher")
@@ -149,6 +156,7 @@ class Agent:
             log.exception("the outbox dispatcher failed")
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.server.close()
+        await self.devices.stop()
         await self.connectivity.stop()
         await self.client.aclose()
         self.outbox.close()
@@ -165,7 +173,7 @@ class Agent:
             "outbox": {"counts": stats.counts, "oldest_pending_age": stats.oldest_pending_age,
                        "db_bytes": stats.db_bytes},
             "active_sale": sale_view(active[0]) if active else None,
-            "devices": [],
+            "devices": self.devices.statuses(),
             "ecr_connections": len(self.server.connections),
         }  # fmt: skip
 
@@ -179,6 +187,24 @@ class Agent:
 
     def _sale_changed(self, sale: Sale) -> None:
         self.server.publish("sale.updated", {"sale": sale_view(sale)})
+
+    def _scanned(self, scan: Scan) -> None:
+        self.server.publish("scan", scan.event_body())
+        if scan.classification.kind is CodeClass.ALIPAY_PAYMENT:
+            # A payment code scanned while a sale waits for one pays that sale.
+            waiting = [s for s in self.sales.active() if s.state.value == "waiting_for_code"]
+            code = self.devices.scans.take_payment_code(scan.scan_id) if waiting else None
+            if waiting and code is not None:
+                try:
+                    self.payments.attach_code(waiting[0].sale_id, code)
+                except Exception as exc:
+                    log.warning("scan %s could not pay sale %s: %s", scan.scan_id, waiting[0].sale_id, exc)
+
+    def _device_changed(self, state: dict[str, Any]) -> None:
+        self.server.publish("device.status", state)
+
+    def _print_changed(self, job: PrintJob) -> None:
+        self.server.publish("print.updated", {"job": print_job_view(job)})
 
     def _network_changed(self, online: bool) -> None:
         if online:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from agent.ecr.messages import ErrorCode, ProtocolError, Request
 from agent.ecr.server import Connection, Router
 from agent.sales.machine import Sale
 from agent.sales.service import PaymentService, SaleError
+from drivers.printer import JobConflict, PrinterProfile, PrintJob, PrintQueue, Receipt, SlipError, receipt
 from offline_queue import Outbox, OutboxError, State
+
+from .devices import Devices, PrinterUnavailableError
 
 _BUSINESS_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
@@ -46,20 +48,38 @@ def sale_view(sale: Sale) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@dataclass
-class Scans:
-    """Recent scans by id, so `sale.start` can refer to a payment code without the ECR ever seeing it."""
+def print_job_view(job: PrintJob) -> dict[str, Any]:
+    return {"job_id": job.id, "kind": job.kind, "state": job.state.value, "reason": job.reason,
+            "error_code": job.error_code, "bytes_sent": job.bytes_sent, "any_sent": job.any_sent}  # fmt: skip
 
-    lookup: Callable[[str], str | None] = lambda scan_id: None
+
+# Printer states that refuse a job before it is queued, and the ECR error code for each.
+_PRINTER_REFUSALS = {
+    "paper_end": (ErrorCode.PRINTER_PAPER_OUT, "the printer is out of paper"),
+    "cover_open": (ErrorCode.PRINTER_COVER_OPEN, "the printer cover is open"),
+    "offline": (ErrorCode.DEVICE_UNAVAILABLE, "the printer is offline"),
+    "unavailable": (ErrorCode.DEVICE_UNAVAILABLE, "the printer does not answer"),
+}
+
+
+def lines_field(body: dict[str, Any], name: str, *, required: bool) -> tuple[str, ...]:
+    value = body.get(name)
+    if value is None and not required:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 200:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be a list of at most 200 strings")
+    if any(len(v) > 500 for v in value):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name}: a line is longer than 500 characters")
+    return tuple(value)
 
 
 class Operations:
-    def __init__(self, *, payments: PaymentService, outbox: Outbox, status: Callable[[], dict[str, Any]],
-                 scans: Scans | None = None) -> None:  # fmt: skip
+    def __init__(self, *, payments: PaymentService, outbox: Outbox, devices: Devices,
+                 status: Callable[[], dict[str, Any]]) -> None:  # fmt: skip
         self.payments = payments
         self.outbox = outbox
+        self.devices = devices
         self.status = status
-        self.scans = scans or Scans()
 
     def register(self, router: Router) -> None:
         router.add("status.get", self.status_get)
@@ -68,6 +88,9 @@ class Operations:
         router.add("sale.cancel", self.sale_cancel)
         router.add("outbox.list", self.outbox_list)
         router.add("outbox.retry", self.outbox_retry)
+        router.add("print.qr", self.print_qr)
+        router.add("print.text", self.print_text)
+        router.add("drawer.open", self.drawer_open)
 
     async def status_get(self, request: Request, connection: Connection) -> dict[str, Any]:
         return self.status()
@@ -82,7 +105,7 @@ class Operations:
         if scan_id and code:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "give scan_id or code, not both")
         if scan_id:
-            code = self.scans.lookup(scan_id)
+            code = self.devices.scans.take_payment_code(scan_id)
             if code is None:
                 raise ProtocolError(ErrorCode.NOT_FOUND, f"no recent payment-code scan {scan_id}")
         if code is not None and not code.isdigit():
@@ -134,3 +157,55 @@ class Operations:
         if count == 0:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"job {job_id} is not dead")
         return {"retried": count}
+
+    # --- printing -------------------------------------------------------------------------------
+
+    def _printer(self) -> tuple[PrintQueue, PrinterProfile]:
+        try:
+            queue, profile = self.devices.require_printer()
+        except PrinterUnavailableError as exc:
+            raise ProtocolError(ErrorCode.DEVICE_UNAVAILABLE, str(exc)) from None
+        state = self.devices.printer_state()
+        refusal = _PRINTER_REFUSALS.get(state["state"]) if state else None
+        if refusal is not None:
+            raise ProtocolError(*refusal)
+        return queue, profile
+
+    async def _print(self, request: Request, slip: Receipt, kind: str) -> dict[str, Any]:
+        job_id = business_id(request.body, "job_id")
+        queue, profile = self._printer()
+        try:
+            data = receipt(slip, profile)
+        except SlipError as exc:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
+        try:
+            job = queue.submit(data, job_id=job_id, kind=kind)
+        except JobConflict:
+            conflict = f"print job {job_id} exists with other content"
+            raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, conflict) from None
+        return {"job": print_job_view(job)}
+
+    async def print_qr(self, request: Request, connection: Connection) -> dict[str, Any]:
+        body = request.body
+        data = text(body, "data", max_len=2000)
+        cut = body.get("cut", True)
+        if not isinstance(cut, bool):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "cut must be true or false")
+        slip = Receipt(title=text(body, "title", required=False, max_len=64) or "", qr=data or "",
+                       lines=lines_field(body, "lines", required=False), cut=cut)  # fmt: skip
+        return await self._print(request, slip, "qr")
+
+    async def print_text(self, request: Request, connection: Connection) -> dict[str, Any]:
+        body = request.body
+        cut = body.get("cut", True)
+        if not isinstance(cut, bool):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "cut must be true or false")
+        slip = Receipt(lines=lines_field(body, "lines", required=True), cut=cut)
+        return await self._print(request, slip, "text")
+
+    async def drawer_open(self, request: Request, connection: Connection) -> dict[str, Any]:
+        self._printer()
+        job = await self.devices.open_drawer()
+        if job.state.value == "failed":
+            raise ProtocolError(ErrorCode.DEVICE_UNAVAILABLE, job.reason or "the drawer pulse was not sent")
+        return {"opened": job.state.value == "printed"}

@@ -21,7 +21,16 @@ from drivers.printer.errors import (
 from drivers.printer.jobs import JobConflict, JobState, PrintJob, PrintQueue, ReprintRefused
 from drivers.printer.printer import Outcome, Printer, Timeouts
 from drivers.printer.profile import PrinterProfile, drawer_pulse
-from drivers.printer.slip import ActivationSlip, SelfTestSlip, SlipError, activation_slip, human_url, self_test_slip
+from drivers.printer.slip import (
+    ActivationSlip,
+    Receipt,
+    SelfTestSlip,
+    SlipError,
+    activation_slip,
+    human_url,
+    receipt,
+    self_test_slip,
+)
 from drivers.printer.status import PrinterStatus, Problem
 from drivers.printer.transport import Transport
 from drivers.printer.uri import PrinterAddress, PrinterUriError, parse_printer_uri
@@ -29,7 +38,8 @@ from drivers.printer.uri import PrinterAddress, PrinterUriError, parse_printer_u
 __all__ = [
     "ActivationSlip", "CoverOpen", "JobConflict", "JobState", "NotReady", "Outcome", "PaperOut",
     "PrintJob", "PrintQueue", "Printer", "PrinterAddress", "PrinterError", "PrinterFault", "PrinterOffline",
-    "PrinterProfile", "PrinterStatus", "PrinterUnavailable", "PrinterUriError", "Problem", "ReprintRefused",
+    "PrinterProfile", "PrinterStatus", "PrinterUnavailable", "PrinterUriError", "Problem", "Receipt", "ReprintRefused",
     "SelfTestSlip", "SlipError", "StatusUnknown", "Timeouts", "Transport", "WriteFailed", "WriteTimeout",
-    "activation_slip", "drawer_pulse", "human_url", "make_transport", "parse_printer_uri", "self_test_slip",
+    "activation_slip", "drawer_pulse", "human_url", "make_transport", "parse_printer_uri", "receipt",
+    "self_test_slip",
 ]  # fmt: skip

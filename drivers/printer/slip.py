@@ -45,6 +45,16 @@ class SelfTestSlip:
     extra_lines: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Whatever the till asks to print: an optional title, lines of text, an optional QR, a cut."""
+
+    lines: tuple[str, ...] = ()
+    title: str = ""
+    qr: str = ""
+    cut: bool = True
+
+
 class SlipError(ValueError):
     """The slip cannot be built as asked (empty URL, QR data too long for the paper...)."""
 
@@ -82,6 +92,23 @@ def self_test_slip(slip: SelfTestSlip, profile: PrinterProfile) -> bytes:
     out.qr(slip.qr_text)
     out.small(slip.qr_text)
     return out.cut()
+
+
+def receipt(slip: Receipt, profile: PrinterProfile) -> bytes:
+    if not (slip.lines or slip.title or slip.qr):
+        raise SlipError("nothing to print")
+    out = _Builder(profile)
+    if slip.title:
+        out.title(slip.title)
+    for line in slip.lines:
+        if line.strip():
+            out.left(line)
+        else:
+            out.feed()
+    if slip.qr:
+        out.feed()
+        out.qr(slip.qr)
+    return out.cut() if slip.cut else out.finish()
 
 
 def human_url(url: str, max_chars: int) -> str:
@@ -229,4 +256,8 @@ class _Builder:
     def cut(self) -> bytes:
         self.printer.ln()
         self.printer.cut()
+        return bytes(self.printer.output)
+
+    def finish(self) -> bytes:
+        self.printer.ln()
         return bytes(self.printer.output)

@@ -16,8 +16,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from agent.ecr.client import EcrClient
+from hardware_sim.printer import PrinterSimulator
+from hardware_sim.scanner import SerialScannerSimulator
 from offline_queue import create_key_file
-from tests.support.gateway import _APP_KEY, APP_ID, Store
+from tests.support.gateway import _APP_KEY, APP_ID
+from tests.support.gateway import Store as GatewayStore
 
 TOKEN = "e2e-token-" + "x" * 22
 
@@ -70,7 +73,7 @@ class Daemon:
         return int(self.process.returncode)
 
 
-def write_store_files(root: Path, gateway_url: str, alipay_public_pem: str, port: int) -> Path:
+def write_store_files(root: Path, gateway_url: str, alipay_public_pem: str, port: int, extra: str = "") -> Path:
     keys = root / "keys"
     keys.mkdir(parents=True, exist_ok=True)
     private = keys / "app_private_key.pem"
@@ -111,12 +114,12 @@ key_file = "keys/outbox.key"
 [payments]
 deadline_seconds = 3.0
 query_interval_seconds = 0.5
-""")
+""" + extra)
     return config
 
 
 @pytest.fixture
-def daemon(tmp_path: Path, simulated_gateway: Store) -> Iterator[Daemon]:
+def daemon(tmp_path: Path, simulated_gateway: GatewayStore) -> Iterator[Daemon]:
     port = free_port()
     config = write_store_files(tmp_path, simulated_gateway.gateway.url, simulated_gateway.gateway.alipay_public_key_pem,
                                port)  # fmt: skip
@@ -124,3 +127,39 @@ def daemon(tmp_path: Path, simulated_gateway: Store) -> Iterator[Daemon]:
     running.start()
     yield running
     running.stop()
+
+
+@dataclass
+class Store:
+    """The daemon with a simulated printer and serial scanner attached."""
+
+    daemon: Daemon
+    printer: PrinterSimulator
+    scanner: SerialScannerSimulator
+
+
+@pytest.fixture
+def store(tmp_path: Path, simulated_gateway: GatewayStore) -> Iterator[Store]:
+    with PrinterSimulator(tmp_path / "slips", paper_mm=58) as printer, \
+            SerialScannerSimulator(link_path=str(tmp_path / "scanner")) as scanner:  # fmt: skip
+        extra = f"""
+[codes]
+card_prefixes = ["LOTUS"]
+
+[printer]
+uri = "tcp://127.0.0.1:{printer.port}"
+paper_mm = 58
+
+[[scanners]]
+path = "{scanner.path}"
+kind = "serial"
+"""
+        port = free_port()
+        config = write_store_files(tmp_path, simulated_gateway.gateway.url,
+                                   simulated_gateway.gateway.alipay_public_key_pem, port, extra)  # fmt: skip
+        running = Daemon(config, port, tmp_path / "daemon.log")
+        running.start()
+        try:
+            yield Store(running, printer, scanner)
+        finally:
+            running.stop()

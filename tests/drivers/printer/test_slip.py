@@ -128,3 +128,29 @@ def test_wrap_counts_cjk_as_two_columns_and_splits_long_words() -> None:
     assert wrap("会员卡会员卡", 6) == ["会员卡", "会员卡"]
     assert wrap("x" * 10, 4) == ["xxxx", "xxxx", "xx"]
     assert all(text_width(line) <= 10 for line in wrap("用支付宝扫码 and get 会员卡 today", 10))
+
+
+def test_a_receipt_prints_title_lines_and_a_qr_that_scans_back(tmp_path: object) -> None:
+    from pathlib import Path
+
+    import zxingcpp
+    from PIL import Image
+
+    from drivers.printer.slip import Receipt, receipt
+    from hardware_sim.printer.offline import render_stream
+
+    data = receipt(Receipt(title="Order 42", lines=("2 x Green tea   18.00", "", "Thank you!"),
+                           qr="https://example.com/r/42"), PrinterProfile(paper_mm=58))  # fmt: skip
+    assert b"Green tea" in data and data.rstrip().endswith(b"\x1dV\x00")
+    report = render_stream(data, Path(str(tmp_path)), width_dots=384)
+    (job,) = report.jobs
+    decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(job.png))]
+    assert decoded == ["https://example.com/r/42"]
+
+
+def test_a_receipt_without_a_cut_and_an_empty_one() -> None:
+    from drivers.printer.slip import Receipt, receipt
+
+    assert b"\x1dV" not in receipt(Receipt(lines=("hello",), cut=False), PrinterProfile())
+    with pytest.raises(SlipError):
+        receipt(Receipt(), PrinterProfile())
