@@ -21,7 +21,6 @@ from typing import Any
 from agent.codes import Classification, CodeClass, classify, display
 from agent.config import AgentConfig
 from agent.config.model import PrinterSettings
-from drivers.camera import CameraScanner, make_decoder
 from drivers.printer import (
     Printer,
     PrinterProfile,
@@ -153,6 +152,9 @@ class Devices:
             self._workers.append(worker)
             self._set_state(scanner.path, "scanner", "connecting", "")
         if self.config.camera is not None:
+            # OpenCV costs ~40 MiB of RSS: loaded only on tills that have a camera.
+            from drivers.camera import CameraScanner, make_decoder  # noqa: PLC0415
+
             camera = self.config.camera
             self._workers.append(CameraScanner(camera.source, bridge.sink, decoder=make_decoder(camera.decoder),
                                                max_fps=camera.max_fps))  # fmt: skip
