@@ -31,7 +31,10 @@ from drivers.scanners.serial import SerialScanner
 from hardware_sim.camera import Scene, render, scene_frames, write_video
 from hardware_sim.scanner import SerialScannerSimulator
 
-PHOTO_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "qr-photos"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.shared_data import shared_data
+
+PHOTO_DIR = shared_data() / "qr-photos"
 DECODERS = ("zxing", "pyzbar")
 
 

@@ -11,8 +11,9 @@ import zxingcpp
 
 from hardware_sim.camera import Scene, qr_image, render, scene_frames, write_image, write_video
 from hardware_sim.cli import main
+from tests.support.shared_data import shared_data
 
-PHOTO = next((Path(__file__).resolve().parents[3] / "shared" / "data" / "qr-photos" / "qrcode-1").glob("*.png"))
+PHOTO = next((shared_data() / "qr-photos" / "qrcode-1").glob("*.png"))
 
 
 def zxing_texts(frame: np.ndarray) -> list[str]:

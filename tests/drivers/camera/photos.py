@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PHOTO_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "qr-photos"
+from tests.support.shared_data import shared_data
+
+PHOTO_DIR = shared_data() / "qr-photos"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif"}
 
 

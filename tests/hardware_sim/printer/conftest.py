@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.shared_data import shared_data
+
 # The real ESC/POS streams (escpos-php integration outputs) live beside the repository.
-ESCPOS_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "escpos"
+ESCPOS_DIR = shared_data() / "escpos"
 
 
 def escpos_streams() -> list[Path]:
