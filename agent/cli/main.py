@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "agent.cli.scan_test",
     "agent.cli.test_print",
     "agent.cli.queue",
+    "agent.cli.ecr",
 )
 
 

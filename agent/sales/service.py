@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from agent.alipay import AlipayClient, AlipayError, BusinessError, ConfigurationError, RetryableError
@@ -92,15 +92,16 @@ class PaymentService:
         found = self.store.get(sale_id)
         return None if found is None else found[0]
 
-    def start(self, *, sale_id: str, amount: str, subject: str, code: str | None = None,
-              store_id: str | None = None, operator_id: str | None = None) -> Sale:  # fmt: skip
+    def start(self, *, sale_id: str, amount: str, subject: str, code: str | None = None, store_id: str | None = None,
+              operator_id: str | None = None, code_ref: str | None = None) -> Sale:  # fmt: skip
+        """`code_ref` stands for the code in the idempotency check when the ECR named a scan, not a code."""
         try:
             amount = normalise_amount(amount)
         except ValueError as exc:
             raise SaleError("BAD_REQUEST", str(exc)) from None
         if not subject or len(subject) > 256 or any(c in subject for c in "/=&"):
             raise SaleError("BAD_REQUEST", "subject must be 1-256 characters without / = &")
-        fingerprint = request_fingerprint(amount, subject, code, store_id, operator_id)
+        fingerprint = request_fingerprint(amount, subject, code_ref or code, store_id, operator_id)
         existing = self.store.get(sale_id)
         if existing is not None:
             sale, known = existing
@@ -144,6 +145,15 @@ class PaymentService:
             self._wake[sale_id].set()
         elif not sale.final:
             self._drive(sale)
+        return sale
+
+    def attach_member(self, sale_id: str, card_no: str) -> Sale:
+        """A member card scanned during the sale: the ECR sees it in sale.updated and updates points."""
+        sale = self._require(sale_id)
+        if sale.final:
+            raise SaleError("ALREADY_FINAL", f"sale {sale_id} is already {sale.state.value}")
+        sale = replace(sale, member_card_no=card_no)
+        self._save(sale)
         return sale
 
     def reversal_confirmed(self, sale_id: str, action: str | None) -> None:
@@ -234,24 +244,28 @@ class PaymentService:
         request = TradePay(out_trade_no=sale.out_trade_no, auth_code=code, subject=sale.subject,
                            total_amount=sale.amount, store_id=sale.store_id, operator_id=sale.operator_id,
                            terminal_id=self.settings.till_id)  # fmt: skip
+        error: AlipayError | None = None
         try:
             result = await self.client.execute(request)
-        except BusinessError as exc:
-            sale = m.declined(sale, exc.sub_code, m.decline_reason(exc.sub_code, exc.sub_msg))
-        except ConfigurationError as exc:
-            sale = m.declined(sale, exc.sub_code, "the agent's Alipay set-up is wrong: call the technician")
-            log.error("trade.pay refused for a set-up problem: %s", exc)
-        except RetryableError:
+        except AlipayError as exc:
+            error = exc
+        # The ECR may have asked to cancel while trade.pay was in flight: decide on the stored sale.
+        sale = self.get(sale.sale_id) or sale
+        if isinstance(error, BusinessError):
+            sale = m.declined(sale, error.sub_code, m.decline_reason(error.sub_code, error.sub_msg))
+        elif isinstance(error, ConfigurationError):
+            sale = m.declined(sale, error.sub_code, "the agent's Alipay set-up is wrong: call the technician")
+            log.error("trade.pay refused for a set-up problem: %s", error)
+        elif isinstance(error, RetryableError):
             # Never reached Alipay (connection refused): nothing to reverse; take another payment.
             sale = m.declined(sale, "NETWORK_UNAVAILABLE", "Alipay is unreachable: take another payment method")
-        except AlipayError as exc:
-            return self._unknown(sale, f"pay outcome unknown ({exc.kind}): querying")
+        elif error is not None:
+            return self._unknown(sale, f"pay outcome unknown ({error.kind}): querying")
+        elif result.in_process:
+            sale = m.waiting_for_buyer(sale, self.clock(), result.trade_no, "buyer confirming on the phone",
+                                       interval=self.settings.query_interval)  # fmt: skip
         else:
-            if result.in_process:
-                sale = m.waiting_for_buyer(sale, self.clock(), result.trade_no, "buyer confirming on the phone",
-                                           interval=self.settings.query_interval)  # fmt: skip
-            else:
-                sale = m.paid(sale, result.trade_no)
+            sale = m.paid(sale, result.trade_no)
         self._save(sale)
         return sale
 

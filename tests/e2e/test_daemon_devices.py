@@ -35,6 +35,9 @@ def test_a_scanned_payment_code_is_masked_and_pays_by_scan_id(store: Store) -> N
         ecr.request("sale.start", {"sale_id": "S1", "amount": "3.50", "subject": "Till 1", "scan_id": scan["scan_id"]})
         sale = ecr.wait_for("sale.updated", lambda b: b["sale"]["final"], timeout=20)["body"]["sale"]
         assert sale["state"] == "succeeded"
+        resent = ecr.request("sale.start", {"sale_id": "S1", "amount": "3.50", "subject": "Till 1",
+                                            "scan_id": scan["scan_id"]})  # fmt: skip
+        assert resent["sale"]["out_trade_no"] == sale["out_trade_no"]  # a resend is the same sale
         with pytest.raises(EcrError) as reused:  # a scan pays once
             ecr.request("sale.start", {"sale_id": "S2", "amount": "1", "subject": "Till 1", "scan_id": scan["scan_id"]})
         assert reused.value.code == "NOT_FOUND"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ def token_file(daemon: Daemon) -> str:
     return str(daemon.config.parent / "keys" / "ecr_token")
 
 
-def test_a_technician_runs_a_sale_and_reads_it_back(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_technician_runs_a_sale_and_reads_it_back(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     code = example(Behaviour.PAID)
     body = json.dumps({"sale_id": "CLI1", "amount": "9.9", "subject": "Till 1", "code": code})
     exit_code = main(["ecr", "sale.start", "--body", body, "--config", str(daemon.config), "--json",
@@ -42,6 +45,11 @@ def test_a_technician_runs_a_sale_and_reads_it_back(daemon: Daemon, capsys: pyte
     out = capsys.readouterr()
     assert exit_code == EXIT_OK and out.out.startswith("{\n  ")
     assert json.loads(out.out)["sale"]["state"] == "succeeded"
+
+    # The body may come from stdin (a payment code stays out of `ps` and the shell history).
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"sale_id": "CLI1"}'))
+    assert main(["ecr", "sale.get", "--body", "-", "--config", str(daemon.config), "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["sale"]["out_trade_no"] == answer["sale"]["out_trade_no"]
 
     # The Unix socket works the same way; no body means {}.
     socket_path = str(daemon.config.parent / "ecr.sock")

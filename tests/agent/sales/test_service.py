@@ -134,3 +134,14 @@ async def test_a_restart_mid_sale_resumes_and_closes_the_trade(tmp_path: Path, s
         sale = await second.wait("r1")
     assert sale.state is SaleState.CANCELLED
     assert trade(simulated_gateway, sale.out_trade_no)["status"] == "TRADE_CLOSED"
+
+
+async def test_cancel_while_trade_pay_is_in_flight_is_not_lost(service: PaymentService, simulated_gateway: Store) -> None:
+    simulated_gateway.gateway.set_faults(latency=1.0, methods=["alipay.trade.pay"])
+    service.start(sale_id="c1", amount="5", subject="Till 1", code=example(Behaviour.PAID))
+    await asyncio.sleep(0.3)
+    assert service.get("c1").state is SaleState.PAYING  # type: ignore[union-attr]
+    service.cancel("c1")
+    sale = await service.wait("c1")
+    # The customer paid while the till cancelled: the payment is given back.
+    assert sale.state is SaleState.CANCELLED and sale.refunded
