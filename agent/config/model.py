@@ -149,6 +149,32 @@ class CodeSettings:
 
 
 @dataclass(frozen=True)
+class MemberCardSettings:
+    template_id: str = setting("The card template customers enroll with (from posagent card create-template).",
+                               check=lambda v: None if v.isdigit() and len(v) <= 32 else "up to 32 digits")  # fmt: skip
+    callback_url: str | None = setting("Where Alipay sends the customer after the form (the merchant's callback, "
+                                       "forwarded to this agent or its back office).", None)  # fmt: skip
+    level: str | None = setting("Level of a new card (must be one of the template's levels).", None)
+    initial_points: str | None = setting("Points of a new card.", "0")
+    initial_balance: str | None = setting("Balance of a new card, in yuan.", None)
+    valid_days: int = setting("A new card is valid this many days.", 3650)
+    auth_code_lifetime_seconds: float = setting(
+        "How long a customer's auth_code stays usable: a card opening not reached Alipay by then is given up "
+        "(the customer scans again).", 300.0, check=_positive)
+    activation_refresh_hours: float = setting("How often the cached activation URL is renewed.", 24.0,
+                                              check=_positive)  # fmt: skip
+    lookup_timeout: float = setting("Seconds an online member look-up may take before the cache answers.", 2.0,
+                                    check=_positive)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    host: str = setting("Address the open-card callback endpoint listens on.", "127.0.0.1")
+    port: int = setting("Port of the callback endpoint.", 7411, check=_port)
+    path: str = setting("Path of the callback endpoint.", "/alipay/open-card")
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     alipay: AlipaySettings
     store: StoreSettings
@@ -161,3 +187,6 @@ class AgentConfig:
                                               None)  # fmt: skip
     scanners: list[ScannerSettings] = setting("Barcode scanners ([[scanners]] tables).", [])
     camera: CameraSettings | None = setting("A camera reading QR codes.", None)
+    members: MemberCardSettings | None = setting("Membership cards (none: member ops answer NOT_FOUND).", None)
+    callback: CallbackSettings | None = setting("The agent's own open-card callback endpoint (off when absent).",
+                                                None)  # fmt: skip

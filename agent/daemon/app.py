@@ -24,13 +24,16 @@ from agent.codes import CodeClass
 from agent.config import AgentConfig, load_credentials
 from agent.ecr.events import EventLog
 from agent.ecr.server import EcrServer, Router
-from agent.jobs import card_open, loyalty, reversals
+from agent.jobs import card_authorize, card_open, loyalty, reversals
+from agent.members.service import MemberService, MemberSettings
+from agent.members.store import MemberStore
 from agent.sales.machine import Sale
 from agent.sales.service import PaymentService, PaymentSettings
 from agent.sales.store import SaleStore
 from drivers.printer import PrintJob
 from offline_queue import Caps, Dispatcher, JobEvent, Outbox
 
+from .callback import CallbackServer
 from .connectivity import ConnectivityMonitor
 from .devices import Devices, Scan
 from .ops import Operations, print_job_view, sale_view
@@ -75,6 +78,7 @@ class Agent:
         self.started_at = time.time()
         self.notifier = Notifier()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Future[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -88,12 +92,15 @@ class Agent:
         token = read_secret_file(config.ecr.token_file, "ecr.token_file")
         credentials = load_credentials(config.alipay)
 
+        auth_code_lifetime = config.members.auth_code_lifetime_seconds if config.members else 300.0
         self.outbox = Outbox.open(
             self.database_path, key_file=config.outbox.key_file,
-            policies={loyalty.KIND: loyalty.POLICY, card_open.KIND: card_open.POLICY, reversals.KIND: reversals.POLICY},
+            policies={loyalty.KIND: loyalty.POLICY, card_open.KIND: card_open.POLICY, reversals.KIND: reversals.POLICY,
+                      card_authorize.KIND: card_authorize.policy(auth_code_lifetime)},
             caps=Caps(max_pending=config.outbox.max_pending, max_db_bytes=config.outbox.max_db_megabytes * 1024 * 1024),
         )  # fmt: skip
         self.sales = SaleStore(self.database_path)
+        self.member_store = MemberStore(self.database_path)
 
         timeouts = Timeouts(connect=config.alipay.connect_timeout, read=config.alipay.read_timeout)
         self.client = AlipayClient(credentials, config.alipay.gateway, timeouts=timeouts, observer=self._observe_call)
@@ -113,25 +120,43 @@ class Agent:
                             query_interval=config.payments.query_interval_seconds),
             online=lambda: self.connectivity.online, on_change=self._sale_changed,
         )  # fmt: skip
+        self.members: MemberService | None = None
+        handlers = {loyalty.KIND: loyalty.handler(self.client), card_open.KIND: card_open.handler(self.client),
+                    reversals.KIND: reversals.handler(self.client, self.payments.reversal_confirmed)}
+        if config.members is not None:
+            m = config.members
+            self.members = MemberService(self.client, self.outbox, self.member_store, MemberSettings(
+                template_id=m.template_id, app_id=config.alipay.app_id, store_id=config.store.id,
+                till_id=config.store.till_id, store_name=config.store.name, callback_url=m.callback_url,
+                level=m.level, initial_points=m.initial_points, initial_balance=m.initial_balance,
+                valid_days=m.valid_days, activation_refresh_seconds=m.activation_refresh_hours * 3600,
+                lookup_timeout=m.lookup_timeout))  # fmt: skip
+            handlers[card_authorize.KIND] = card_authorize.handler(self.client, self.outbox, self.members.card_values)
         self.dispatcher = Dispatcher(
-            self.outbox,
-            {loyalty.KIND: loyalty.handler(self.client), card_open.KIND: card_open.handler(self.client),
-             reversals.KIND: reversals.handler(self.client, self.payments.reversal_confirmed)},
+            self.outbox, handlers,
             concurrency=config.outbox.concurrency, rate_limit=config.outbox.calls_per_second,
             done_retention=config.outbox.done_retention_days * 86400,
         )  # fmt: skip
         self.devices = Devices(config, on_scan=self._scanned, on_device=self._device_changed,
                                on_print=self._print_changed)  # fmt: skip
-        ops = Operations(payments=self.payments, outbox=self.outbox, devices=self.devices, status=self.status)
+        ops = Operations(payments=self.payments, outbox=self.outbox, devices=self.devices, status=self.status,
+                         members=self.members, store_name=config.store.name)  # fmt: skip
         ops.register(router)
         self.outbox.subscribe(self._job_changed)
         self.connectivity.subscribe(self._network_changed)
 
         await self.devices.start()
+        self.callback: CallbackServer | None = None
+        if config.callback is not None and self.members is not None:
+            self.callback = CallbackServer(config.callback.host, config.callback.port, config.callback.path,
+                                           self.members.accept_callback)  # fmt: skip
+            await self.callback.start()
         await self.server.start()
         self.connectivity.start()
         self._dispatching = asyncio.create_task(self.dispatcher.run(), name="outbox dispatcher")
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+        if self.members is not None:
+            self._tasks.append(asyncio.create_task(self._refresh_activation_url(), name="activation URL"))
         if self.notifier.watchdog_seconds:
             self._tasks.append(asyncio.create_task(self._watchdog(self.notifier.watchdog_seconds), name="watchdog"))
         resumed = self.payments.resume()
@@ -156,11 +181,14 @@ class Agent:
             log.exception("the outbox dispatcher failed")
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.server.close()
+        if self.callback is not None:
+            await self.callback.close()
         await self.devices.stop()
         await self.connectivity.stop()
         await self.client.aclose()
         self.outbox.close()
         self.sales.close()
+        self.member_store.close()
         log.info("stopped")
 
     def status(self) -> dict[str, Any]:
@@ -190,6 +218,10 @@ class Agent:
 
     def _scanned(self, scan: Scan) -> None:
         self.server.publish("scan", scan.event_body())
+        if scan.classification.kind is CodeClass.MEMBER_CARD:
+            for sale in self.sales.active():  # a member card shown during a sale joins it
+                with contextlib.suppress(Exception):
+                    self.payments.attach_member(sale.sale_id, scan.code)
         if scan.classification.kind is CodeClass.ALIPAY_PAYMENT:
             # A payment code scanned while a sale waits for one pays that sale.
             waiting = [s for s in self.sales.active() if s.state.value == "waiting_for_code"]
@@ -212,10 +244,50 @@ class Agent:
         self.server.publish("network.status", self.connectivity.status())
 
     def _job_changed(self, event: JobEvent) -> None:
-        body = {"job_id": event.job_id, "kind": event.kind, "state": event.state.value, "reason": event.reason}
-        # The outbox may call from a worker thread; events are published on the loop.
+        # The outbox calls from its writer thread; events are published on the loop.
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.server.publish, "outbox.status", body)
+            self._loop.call_soon_threadsafe(self._job_event, event)
+
+    def _job_event(self, event: JobEvent) -> None:
+        body = {"job_id": event.job_id, "kind": event.kind, "state": event.state.value, "reason": event.reason}
+        self.server.publish("outbox.status", body)
+        if event.state.value in ("done", "dead"):
+            task = asyncio.ensure_future(self._job_finished(event))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _job_finished(self, event: JobEvent) -> None:
+        """Flow events for the ECR when a must-not-lose call ends."""
+        job = await asyncio.to_thread(self.outbox.get, event.job_id)
+        result = job.result if isinstance(job.result, dict) else {}
+        if event.kind == card_open.KIND and event.state.value == "done":
+            if self.members is not None:
+                self.members.card_opened(result)
+            self.server.publish("member.opened", {"card_no": result.get("card_no"),
+                                                  "job_id": result.get("enrollment_id")})  # fmt: skip
+        elif event.kind in (card_open.KIND, card_authorize.KIND) and event.state.value == "dead":
+            enrollment = job.payload.get("enrollment_id") if job.payload else None
+            self.server.publish("member.open_failed", {"job_id": enrollment, "reason": event.reason or job.last_error})
+        elif event.kind == loyalty.KIND:
+            payload = job.payload or {}
+            self.server.publish("loyalty.updated", {"update_id": payload.get("update_id"),
+                                                    "card_no": payload.get("card_no"), "state": event.state.value,
+                                                    "reason": event.reason})  # fmt: skip
+
+    async def _refresh_activation_url(self) -> None:
+        assert self.members is not None and self.config.members is not None
+        template_id = self.config.members.template_id
+        while True:
+            cached = self.member_store.activation_url(template_id)
+            age = time.time() - cached[1] if cached else float("inf")
+            if age >= self.members.settings.activation_refresh_seconds:
+                try:
+                    await self.members.refresh_activation_url(template_id)
+                except Exception as exc:  # offline: the cached URL keeps serving enrollments
+                    log.warning("activation URL not refreshed (%s); retrying in a minute", exc)
+                    await asyncio.sleep(60)
+                    continue
+            await asyncio.sleep(min(3600.0, self.members.settings.activation_refresh_seconds))
 
     async def _heartbeat(self) -> None:
         while True:

@@ -9,10 +9,22 @@ from typing import Any
 
 from agent.ecr.messages import ErrorCode, ProtocolError, Request
 from agent.ecr.server import Connection, Router
+from agent.members.open_card import CallbackError
+from agent.members.service import MemberError, MemberService
 from agent.sales.machine import Sale
 from agent.sales.service import PaymentService, SaleError
-from drivers.printer import JobConflict, PrinterProfile, PrintJob, PrintQueue, Receipt, SlipError, receipt
-from offline_queue import Outbox, OutboxError, State
+from drivers.printer import (
+    ActivationSlip,
+    JobConflict,
+    PrinterProfile,
+    PrintJob,
+    PrintQueue,
+    Receipt,
+    SlipError,
+    activation_slip,
+    receipt,
+)
+from offline_queue import IdempotencyConflict, Outbox, OutboxError, State
 
 from .devices import Devices, PrinterUnavailableError
 
@@ -75,7 +87,10 @@ def lines_field(body: dict[str, Any], name: str, *, required: bool) -> tuple[str
 
 class Operations:
     def __init__(self, *, payments: PaymentService, outbox: Outbox, devices: Devices,
-                 status: Callable[[], dict[str, Any]]) -> None:  # fmt: skip
+                 status: Callable[[], dict[str, Any]], members: MemberService | None = None,
+                 store_name: str = "") -> None:  # fmt: skip
+        self.members = members
+        self.store_name = store_name
         self.payments = payments
         self.outbox = outbox
         self.devices = devices
@@ -91,6 +106,10 @@ class Operations:
         router.add("print.qr", self.print_qr)
         router.add("print.text", self.print_text)
         router.add("drawer.open", self.drawer_open)
+        router.add("member.enroll", self.member_enroll)
+        router.add("member.open", self.member_open)
+        router.add("member.lookup", self.member_lookup)
+        router.add("loyalty.update", self.loyalty_update)
 
     async def status_get(self, request: Request, connection: Connection) -> dict[str, Any]:
         return self.status()
@@ -104,7 +123,8 @@ class Operations:
         code = text(body, "code", required=False, max_len=64)
         if scan_id and code:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "give scan_id or code, not both")
-        if scan_id:
+        if scan_id and self.payments.get(sale_id) is None:
+            # A scan pays once: take it only for a new sale (a resend is matched by its scan_id).
             code = self.devices.scans.take_payment_code(scan_id)
             if code is None:
                 raise ProtocolError(ErrorCode.NOT_FOUND, f"no recent payment-code scan {scan_id}")
@@ -115,6 +135,7 @@ class Operations:
                 sale_id=sale_id, amount=amount or "", subject=subject or "", code=code,
                 store_id=text(body, "store_id", required=False, max_len=32),
                 operator_id=text(body, "operator_id", required=False, max_len=28),
+                code_ref=f"scan:{scan_id}" if scan_id else None,
             )  # fmt: skip
         except SaleError as exc:
             raise ProtocolError(ErrorCode(exc.code), exc.message) from None
@@ -209,3 +230,72 @@ class Operations:
         if job.state.value == "failed":
             raise ProtocolError(ErrorCode.DEVICE_UNAVAILABLE, job.reason or "the drawer pulse was not sent")
         return {"opened": job.state.value == "printed"}
+
+    # --- membership cards -----------------------------------------------------------------------
+
+    def _members(self) -> MemberService:
+        if self.members is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "membership cards are not configured on this agent ([members])")
+        return self.members
+
+    async def member_enroll(self, request: Request, connection: Connection) -> dict[str, Any]:
+        members = self._members()
+        job_id = business_id(request.body, "job_id")
+        external = text(request.body, "external_card_no", required=False, max_len=64, pattern=_BUSINESS_ID)
+        queue, profile = self._printer()
+        print_job_id = f"enroll-{job_id}"
+        try:
+            enrollment, url = await members.enroll(job_id, external_card_no=external, print_job_id=print_job_id)
+        except MemberError as exc:
+            raise ProtocolError(ErrorCode(exc.code), exc.message) from None
+        try:
+            slip = activation_slip(ActivationSlip(store_name=self.store_name or "Membership card", url=url), profile)
+            job = queue.submit(slip, job_id=print_job_id, kind="activation")
+        except SlipError as exc:
+            raise ProtocolError(ErrorCode.INTERNAL, f"the activation slip cannot be built: {exc}") from None
+        except JobConflict:
+            job = queue.get(print_job_id)  # type: ignore[assignment]  # reprinted URL after a refresh: same job
+        return {"enrollment": {"job_id": enrollment.job_id, "template_id": enrollment.template_id,
+                               "out_string": enrollment.out_string, "card_no": enrollment.card_no},
+                "job": print_job_view(job)}  # fmt: skip
+
+    async def member_open(self, request: Request, connection: Connection) -> dict[str, Any]:
+        members = self._members()
+        params = {k: v for k, v in request.body.items()}
+        try:
+            job = await asyncio.to_thread(members.accept_callback, params)
+        except CallbackError as exc:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
+        except OutboxError as exc:
+            raise ProtocolError(ErrorCode.OUTBOX_FULL, str(exc)) from None
+        return {"open": {"id": job.id, "state": job.state.value}}
+
+    async def member_lookup(self, request: Request, connection: Connection) -> dict[str, Any]:
+        members = self._members()
+        scan_id = text(request.body, "scan_id", required=False, max_len=64)
+        card_no = text(request.body, "card_no", required=False, max_len=32, pattern=_BUSINESS_ID)
+        if bool(scan_id) == bool(card_no):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "give scan_id or card_no")
+        if scan_id:
+            scan = self.devices.scans.get(scan_id)
+            if scan is None or scan.classification.kind.value != "member_card":
+                raise ProtocolError(ErrorCode.NOT_FOUND, f"no recent member-card scan {scan_id}")
+            card_no = scan.code
+        assert card_no is not None
+        try:
+            return await members.lookup(card_no)
+        except MemberError as exc:
+            raise ProtocolError(ErrorCode(exc.code), exc.message) from None
+
+    async def loyalty_update(self, request: Request, connection: Connection) -> dict[str, Any]:
+        members = self._members()
+        try:
+            job = await asyncio.to_thread(members.loyalty_update, request.body)
+        except MemberError as exc:
+            raise ProtocolError(ErrorCode(exc.code), exc.message) from None
+        except IdempotencyConflict:
+            raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, "update_id exists with other values") from None
+        except OutboxError as exc:
+            raise ProtocolError(ErrorCode.OUTBOX_FULL, str(exc)) from None
+        # superseded: an update with a later business time already went out; this one never will.
+        return {"update": {"update_id": request.body.get("update_id"), "state": job.state.value}}

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from agent.alipay import AlipayClient, AlipayError
-from agent.alipay.apis import CardInfo, CardOpen, MemberInfo
+from agent.alipay.apis import ActivateFormQuery, CardInfo, CardOpen, MemberInfo
+from agent.members.open_card import member_info_from_form
 from offline_queue import Done, Handler, Job, KindPolicy, Outbox, Outcome
 
 from .outcomes import outcome_of
@@ -38,6 +39,7 @@ class CardOpenOrder:
     open_date: str | None = None
     valid_date: str | None = None
     member: dict[str, str] | None = None  # name, cell, gender, birth
+    request_id: str | None = None  # the form submission: its answers are fetched when `member` is absent
     enrollment_id: str | None = None
 
     def __repr__(self) -> str:
@@ -57,6 +59,15 @@ def handler(client: AlipayClient) -> Handler:
     async def send(job: Job) -> Outcome:
         order = CardOpenOrder(**job.payload)
         member = MemberInfo(**order.member) if order.member else None
+        if member is None and order.request_id:
+            # Read-only with the customer's token: safe to repeat on every retry.
+            try:
+                form = await client.execute(ActivateFormQuery(template_id=order.template_id,
+                                                              request_id=order.request_id,
+                                                              auth_token=order.auth_token))  # fmt: skip
+            except AlipayError as exc:
+                return outcome_of(exc)
+            member = member_info_from_form(form.answers)
         request = CardOpen(
             out_serial_no=order.out_serial_no, card_template_id=order.template_id, auth_token=order.auth_token,
             user_id=order.user_id, open_id=order.open_id, member_ext_info=member,
@@ -67,6 +78,8 @@ def handler(client: AlipayClient) -> Handler:
             opened = await client.execute(request)
         except AlipayError as exc:
             return outcome_of(exc)
-        return Done({"card_no": opened.card_no, "enrollment_id": order.enrollment_id})
+        return Done({"card_no": opened.card_no, "enrollment_id": order.enrollment_id,
+                     "level": opened.card_info.level or order.level, "point": opened.card_info.point or order.point,
+                     "balance": opened.card_info.balance or order.balance})  # fmt: skip
 
     return send

@@ -163,3 +163,56 @@ kind = "serial"
             yield Store(running, printer, scanner)
         finally:
             running.stop()
+
+
+@dataclass
+class MemberStore:
+    """The daemon with a printer, membership cards configured and its own callback endpoint."""
+
+    daemon: Daemon
+    printer: PrinterSimulator
+    gateway: GatewayStore
+    template_id: str
+    callback_port: int
+
+
+def member_config(template_id: str, printer_port: int, callback_port: int, lifetime: float = 300.0) -> str:
+    return f"""
+[printer]
+uri = "tcp://127.0.0.1:{printer_port}"
+paper_mm = 80
+
+[members]
+template_id = "{template_id}"
+callback_url = "http://127.0.0.1:{callback_port}/alipay/open-card"
+level = "VIP1"
+initial_points = "100"
+auth_code_lifetime_seconds = {lifetime}
+
+[callback]
+port = {callback_port}
+"""
+
+
+@pytest.fixture
+def member_store(tmp_path: Path, simulated_gateway: GatewayStore) -> Iterator[MemberStore]:
+    import asyncio
+
+    from tests.support.gateway import make_template
+
+    async def template() -> str:
+        async with simulated_gateway.client() as client:
+            return await make_template(client, prefix="LOTUS")
+
+    template_id = asyncio.run(template())
+    with PrinterSimulator(tmp_path / "slips", paper_mm=80) as printer:
+        port, callback_port = free_port(), free_port()
+        config = write_store_files(tmp_path, simulated_gateway.gateway.url,
+                                   simulated_gateway.gateway.alipay_public_key_pem, port,
+                                   member_config(template_id, printer.port, callback_port))  # fmt: skip
+        running = Daemon(config, port, tmp_path / "daemon.log")
+        running.start()
+        try:
+            yield MemberStore(running, printer, simulated_gateway, template_id, callback_port)
+        finally:
+            running.stop()

@@ -39,3 +39,30 @@ def simulated_gateway() -> Iterator[Store]:
 async def alipay_client(simulated_gateway: Store) -> AsyncIterator[AlipayClient]:
     async with simulated_gateway.client() as client:
         yield client
+
+
+def png(width: int, height: int) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (width, height), (30, 90, 160)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def make_template(client: AlipayClient, *, prefix: str = "DRN", request_id: str = "test-template") -> str:
+    """A card template with its images and form set up, as the merchant's set-up leaves it."""
+    from agent.alipay import apis
+
+    logo = await client.execute(apis.ImageUpload("png", "logo", png(500, 500), filename="logo.png"))
+    background = await client.execute(apis.ImageUpload("png", "background", png(1020, 643), filename="bg.png"))
+    created = await client.execute(apis.TemplateCreate(
+        request_id=request_id, biz_no_prefix=prefix, biz_no_suffix_len=10, write_off_type="qrcode",
+        template_style_info={"card_show_name": "Test", "logo_id": logo.image_id, "background_id": background.image_id,
+                             "bg_color": "rgb(1,2,3)"},
+        template={"column_info_list": [{"code": "POINT", "title": "Points"}],
+                  "field_rule_list": [{"field_name": "Point", "rule_name": "ASSIGN_FROM_REQUEST", "rule_value": "Point"}]},
+    ))  # fmt: skip
+    await client.execute(apis.FormTemplateSet(template_id=created.template_id, required=["mobile", "name"]))
+    return created.template_id

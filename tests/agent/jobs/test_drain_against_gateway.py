@@ -21,7 +21,7 @@ from agent.jobs.card_open import CardOpenOrder
 from agent.jobs.loyalty import LoyaltyUpdate
 from hardware_sim.customer import open_card
 from offline_queue import Backoff, Dispatcher, KindPolicy, Outbox, State, create_key_file
-from tests.support.gateway import Store
+from tests.support.gateway import Store, make_template
 
 CARDS_FOR_UPDATES = 50
 UPDATES = 1500
@@ -29,30 +29,6 @@ NEW_CARDS = 500
 OUTAGE_SECONDS = 20.0
 # Short backoff so the drain finishes within the test; the policy shape is the production one.
 FAST = Backoff(base=0.05, factor=2.0, cap=2.0)
-
-
-def png(width: int, height: int) -> bytes:
-    from io import BytesIO
-
-    from PIL import Image
-
-    out = BytesIO()
-    Image.new("RGB", (width, height), (30, 90, 160)).save(out, "PNG")
-    return out.getvalue()
-
-
-async def make_template(client: AlipayClient) -> str:
-    logo = await client.execute(apis.ImageUpload("png", "logo", png(500, 500), filename="logo.png"))
-    background = await client.execute(apis.ImageUpload("png", "background", png(1020, 643), filename="bg.png"))
-    created = await client.execute(apis.TemplateCreate(
-        request_id="drain-test-template", biz_no_prefix="DRN", biz_no_suffix_len=10, write_off_type="qrcode",
-        template_style_info={"card_show_name": "Drain", "logo_id": logo.image_id, "background_id": background.image_id,
-                             "bg_color": "rgb(1,2,3)"},
-        template={"column_info_list": [{"code": "POINT", "title": "Points"}],
-                  "field_rule_list": [{"field_name": "Point", "rule_name": "ASSIGN_FROM_REQUEST", "rule_value": "Point"}]},
-    ))  # fmt: skip
-    await client.execute(apis.FormTemplateSet(template_id=created.template_id, required=["mobile", "name"]))
-    return created.template_id
 
 
 async def customer_orders(client: AlipayClient, template_id: str, count: int, prefix: str,

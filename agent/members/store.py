@@ -1,0 +1,108 @@
+"""Durable member state: the activation URL cache, enrollments, and the member cache for offline look-ups."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS member_activation_urls (
+    template_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    fetched_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS member_enrollments (
+    job_id TEXT PRIMARY KEY,
+    template_id TEXT NOT NULL,
+    out_string TEXT NOT NULL UNIQUE,
+    external_card_no TEXT,
+    request_hash TEXT NOT NULL,
+    print_job_id TEXT NOT NULL,
+    card_no TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS member_cache (
+    card_no TEXT PRIMARY KEY,
+    info TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    job_id: str
+    template_id: str
+    out_string: str
+    external_card_no: str | None
+    request_hash: str
+    print_job_id: str
+    card_no: str | None
+    created_at: float
+
+
+class MemberStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- activation URLs ------------------------------------------------------------------------
+
+    def activation_url(self, template_id: str) -> tuple[str, float] | None:
+        with self._lock:
+            row = self._db.execute("SELECT url, fetched_at FROM member_activation_urls WHERE template_id = ?",
+                                   (template_id,)).fetchone()  # fmt: skip
+        return None if row is None else (str(row[0]), float(row[1]))
+
+    def save_activation_url(self, template_id: str, url: str, now: float) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO member_activation_urls VALUES (?, ?, ?)", (template_id, url, now))
+
+    # --- enrollments ----------------------------------------------------------------------------
+
+    def enrollment(self, job_id: str) -> Enrollment | None:
+        return self._one("SELECT * FROM member_enrollments WHERE job_id = ?", job_id)
+
+    def enrollment_by_out_string(self, out_string: str) -> Enrollment | None:
+        return self._one("SELECT * FROM member_enrollments WHERE out_string = ?", out_string)
+
+    def _one(self, sql: str, key: str) -> Enrollment | None:
+        with self._lock:
+            row = self._db.execute(sql, (key,)).fetchone()
+        return None if row is None else Enrollment(*row)
+
+    def add_enrollment(self, enrollment: Enrollment) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO member_enrollments VALUES (?, ?, ?, ?, ?, ?, ?, ?)", astuple(enrollment))
+
+    def enrollment_opened(self, job_id: str, card_no: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE member_enrollments SET card_no = ? WHERE job_id = ?", (card_no, job_id))
+
+    # --- member cache ---------------------------------------------------------------------------
+
+    def cached_member(self, card_no: str) -> tuple[dict[str, Any], float] | None:
+        with self._lock:
+            row = self._db.execute("SELECT info, updated_at FROM member_cache WHERE card_no = ?",
+                                   (card_no,)).fetchone()  # fmt: skip
+        return None if row is None else (json.loads(row[0]), float(row[1]))
+
+    def cache_member(self, card_no: str, info: dict[str, Any], now: float) -> None:
+        """Merge what is known about a card (never personal data: card values only)."""
+        current = self.cached_member(card_no)
+        merged = {**(current[0] if current else {}), **{k: v for k, v in info.items() if v is not None}}
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO member_cache VALUES (?, ?, ?)",
+                             (card_no, json.dumps(merged, ensure_ascii=False), now))  # fmt: skip
