@@ -1,0 +1,319 @@
+"""A whole simulated store, built only from the public commands, and the customer journey through it.
+
+    gateway  posagent-sim gateway   (with the merchant's card template made by `posagent card ...`)
+    printer  posagent-sim printer   (slips rendered as PNG into a folder)
+    scanner  posagent-sim scanner   (a serial scanner on a pseudo-terminal)
+    camera   posagent-sim camera    (a live MJPEG camera)
+    agent    posagent run           (the daemon, as systemd would start it)
+
+Used by the README's first command (demo/store_demo.py) and by the end-to-end journey test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+APP_ID = "2021000000000001"
+PAID_CODE = "281012345678901234"  # the gateway simulator pays codes whose third digit is not 9
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+def cli(*argv: str) -> Any:
+    """Run a posagent/posagent-sim command with --json and return what it printed."""
+    result = subprocess.run([str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True, check=False,
+                            timeout=120)  # fmt: skip
+    if result.returncode != 0:
+        raise DemoError(f"{' '.join(argv[:3])} exited with {result.returncode}:\n{result.stdout}{result.stderr}")
+    return json.loads(result.stdout)
+
+
+@dataclass
+class Child:
+    """A simulator or the agent in a child process; `first_line` is what it printed first."""
+
+    name: str
+    process: subprocess.Popen[str]
+    first_line: str = ""
+
+    @classmethod
+    def start(cls, name: str, argv: list[str], log: Path, *, read_first_line: bool = True) -> Child:
+        handle = log.open("a")
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE if read_first_line else handle,
+                                   stderr=handle, text=True)  # fmt: skip
+        child = cls(name, process)
+        if read_first_line:
+            assert process.stdout is not None
+            child.first_line = process.stdout.readline().strip()
+            if not child.first_line:
+                raise DemoError(f"{name} did not start (see {log})")
+        return child
+
+    def say(self, line: str) -> None:
+        stdin: IO[str] | None = self.process.stdin
+        assert stdin is not None
+        stdin.write(line + "\n")
+        stdin.flush()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class SimulatedStore:
+    work: Path
+    gateway_url: str = ""
+    template_id: str = ""
+    card_prefix: str = "LOTUS"
+    ecr_port: int = 0
+    token: str = ""
+    slips: Path = Path()
+    children: list[Child] = field(default_factory=list)
+    scanner: Child | None = None
+    camera: Child | None = None
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+
+    @property
+    def admin_url(self) -> str:
+        return self.gateway_url.rsplit("/", 1)[0] + "/__admin"
+
+    def inspect(self) -> dict[str, Any]:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.admin_url}/inspect", timeout=10) as answer:  # noqa: S310 (loopback)
+            data: dict[str, Any] = json.load(answer)
+        return data
+
+
+def china_now() -> str:
+    from datetime import datetime, timedelta, timezone
+
+    return datetime.now(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def build_store(work: Path, say: Callable[[str], None] = lambda text: None) -> SimulatedStore:
+    """Set up the merchant's side (keys, template, form) and start every device and the agent."""
+    from offline_queue import create_key_file
+
+    if work.exists():
+        shutil.rmtree(work)
+    keys, logs = work / "keys", work / "logs"
+    keys.mkdir(parents=True)
+    logs.mkdir()
+    store = SimulatedStore(work=work, slips=work / "slips")
+    try:
+        generated = cli("posagent", "keys", "generate", "--out", str(keys), "--json")
+        say(f"app key pair in {keys} (private key mode 0600)")
+        gateway = Child.start("gateway", [str(BIN / "posagent-sim"), "gateway", "--port", "0", "--state-dir",
+                                          str(work / "gateway"), "--app", f"{APP_ID}={generated['public_key_file']}"],
+                              logs / "gateway.log")  # fmt: skip
+        store.children.append(gateway)
+        store.gateway_url = gateway.first_line
+        shutil.copy(work / "gateway" / "alipay_public_key.pem", keys / "alipay_public_key.pem")
+        say(f"simulated Alipay gateway at {store.gateway_url}")
+
+        config = work / "agent.toml"
+        config.write_text(_config_text(store, printer_port=0, scanner_path="", camera_url="", callback_port=0,
+                                       with_devices=False))  # fmt: skip
+        os.environ["POSAGENT_CONFIG"] = str(config)
+        spec_dir = work / "template"
+        shutil.copytree(ROOT / "deploy" / "examples", spec_dir)
+        template = cli("posagent", "card", "create-template", str(spec_dir / "card-template.toml"), "--json")
+        store.template_id = template["template_id"]
+        cli("posagent", "card", "set-form", store.template_id, "--required", "mobile,name", "--optional",
+            "gender,birthday", "--json")  # fmt: skip
+        say(f"card template {store.template_id} created from deploy/examples/card-template.toml; form set")
+
+        printer = Child.start("printer", [str(BIN / "posagent-sim"), "printer", "--port", "0", "--out",
+                                          str(store.slips), "--width", "80"], logs / "printer.log")  # fmt: skip
+        store.children.append(printer)
+        printer_port = int(printer.first_line.split(" on ", 1)[1].split(",", 1)[0].rsplit(":", 1)[1])
+        scanner_link = str(work / "dev" / "serial-scanner")
+        store.scanner = Child.start("scanner", [str(BIN / "posagent-sim"), "scanner", "--link", scanner_link],
+                                    logs / "scanner.log")  # fmt: skip
+        store.children.append(store.scanner)
+        store.camera = Child.start("camera", [str(BIN / "posagent-sim"), "camera", "--serve", "--scene", "empty"],
+                                   logs / "camera.log")  # fmt: skip
+        store.children.append(store.camera)
+        say(f"printer on 127.0.0.1:{printer_port} (slips in {store.slips}), serial scanner "
+            f"{store.scanner.first_line}, camera {store.camera.first_line}")  # fmt: skip
+
+        store.token = "demo-" + os.urandom(16).hex()
+        (keys / "ecr_token").write_text(store.token)
+        os.chmod(keys / "ecr_token", 0o600)
+        create_key_file(keys / "outbox.key")
+        store.ecr_port = free_port()
+        config.write_text(_config_text(store, printer_port=printer_port, scanner_path=store.scanner.first_line,
+                                       camera_url=store.camera.first_line, callback_port=free_port(),
+                                       with_devices=True))  # fmt: skip
+        agent = Child.start("agent", [str(BIN / "posagent"), "run", "--config", str(config)], logs / "agent.log",
+                            read_first_line=False)  # fmt: skip
+        store.children.append(agent)
+        _wait_listening(store.ecr_port, agent, logs / "agent.log")
+        say(f"agent running (ECR on 127.0.0.1:{store.ecr_port}, log {logs / 'agent.log'})")
+    except BaseException:
+        store.stop()
+        raise
+    return store
+
+
+def _wait_listening(port: int, agent: Child, log: Path, timeout: float = 30.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if agent.process.poll() is not None:
+            raise DemoError(f"the agent exited:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise DemoError(f"the agent did not start listening:\n{log.read_text()[-3000:]}")
+
+
+def _config_text(store: SimulatedStore, *, printer_port: int, scanner_path: str, camera_url: str,
+                 callback_port: int, with_devices: bool) -> str:  # fmt: skip
+    text = f"""[alipay]
+app_id = "{APP_ID}"
+gateway = "{store.gateway_url}"
+app_private_key_file = "keys/app_private_key.pem"
+alipay_public_key_file = "keys/alipay_public_key.pem"
+
+[store]
+id = "SH01"
+till_id = "T1"
+name = "Lotus Tea House"
+
+[paths]
+state_dir = "state"
+"""
+    if not with_devices:
+        return text
+    return text + f"""
+[ecr]
+token_file = "keys/ecr_token"
+tcp_port = {store.ecr_port}
+unix_socket = "{store.work / 'run' / 'ecr.sock'}"
+
+[outbox]
+key_file = "keys/outbox.key"
+
+[codes]
+card_prefixes = ["{store.card_prefix}"]
+
+[printer]
+uri = "tcp://127.0.0.1:{printer_port}"
+paper_mm = 80
+
+[[scanners]]
+path = "{scanner_path}"
+
+[camera]
+source = "{camera_url}"
+
+[members]
+template_id = "{store.template_id}"
+callback_url = "http://127.0.0.1:{callback_port}/alipay/open-card"
+level = "VIP1"
+initial_points = "100"
+
+[callback]
+port = {callback_port}
+"""
+
+
+@dataclass
+class JourneyResult:
+    card_no: str
+    slip_png: Path
+    sale: dict[str, Any]
+    points: str
+
+
+def journey(store: SimulatedStore, say: Callable[[str], None] = lambda text: None,
+            step: Callable[[str], None] = lambda text: None) -> JourneyResult:  # fmt: skip
+    """Enroll -> slip -> the customer scans the slip and opens the card -> member code at the camera ->
+    member found -> a sale paid with the payment code on the scanner -> points updated at Alipay."""
+    import zxingcpp
+    from PIL import Image
+
+    from agent.ecr.client import EcrClient
+    from hardware_sim.customer import open_card
+
+    assert store.scanner is not None and store.camera is not None
+    with EcrClient.connect(("127.0.0.1", store.ecr_port), token=store.token, client="demo-till") as ecr:
+        step("The cashier enrolls a customer: member.enroll prints the activation slip")
+        enrolled = ecr.request("member.enroll", {"job_id": "ENR-1"})
+        printed = ecr.wait_for("print.updated", lambda b: b["job"]["state"] in ("printed", "failed"), timeout=30)
+        if printed["body"]["job"]["state"] != "printed":
+            raise DemoError(f"the slip did not print: {printed['body']['job']['reason']}")
+        slips = sorted(store.slips.glob("*.png"))
+        say(f"slip printed: {slips[-1]} (enrollment out_string {enrolled['enrollment']['out_string']})")
+
+        step("The customer scans the slip's QR in Alipay and fills the form")
+        codes = [r.text for r in zxingcpp.read_barcodes(Image.open(slips[-1]))]
+        if len(codes) != 1:
+            raise DemoError(f"the slip's QR did not decode: {codes}")
+        say(f"QR on the slip decodes to {codes[0][:70]}...")
+        result = open_card(codes[0], mobile="13800138000", name="张三", gender="FEMALE", follow_callback=True)
+        say(f"Alipay sent the customer's browser to the agent's callback: HTTP {result.callback_status}")
+        opened = ecr.wait_for("member.opened", timeout=60)["body"]
+        card_no = str(opened["card_no"])
+        say(f"card {card_no} opened in the background (event member.opened for enrollment {opened['job_id']})")
+
+        step("At checkout: a sale starts, the member shows the card's code to the camera")
+        ecr.request("sale.start", {"sale_id": "SALE-1", "amount": "38.00", "subject": "Lotus Tea House"})
+        store.camera.say(card_no)
+        scan = ecr.wait_for("scan", lambda b: b["class"] == "member_card", timeout=30)["body"]
+        store.camera.say("!clear")
+        member = ecr.request("member.lookup", {"scan_id": scan["scan_id"]})["member"]
+        say(f"camera read {scan['masked']}: member {member['card_no']}, level {member['level']}, "
+            f"{member['point']} points")  # fmt: skip
+
+        step("The customer pays: the payment code on the serial scanner")
+        store.scanner.say(PAID_CODE)
+        paid = ecr.wait_for("sale.updated", lambda b: b["sale"]["final"], timeout=60)["body"]["sale"]
+        say(f"sale {paid['sale_id']}: {paid['state']}, trade {paid['trade_no']}, member {paid['member_card_no']}")
+
+        step("Points for the purchase: loyalty.update with the new absolute value")
+        points = str(int(float(member["point"])) + 38)
+        ecr.request("loyalty.update", {"update_id": "PTS-1", "card_no": card_no, "points": points, "delta": "38",
+                                       "reason": "purchase", "occur_time": china_now()})  # fmt: skip
+        ecr.wait_for("loyalty.updated", lambda b: b["update_id"] == "PTS-1" and b["state"] == "done", timeout=60)
+    books = store.inspect()
+    card = next(c for c in books["cards"] if c["biz_card_no"] == card_no)
+    say(f"Alipay's books: card {card_no} has {card['point']} points, level {card['level']}; "
+        f"{len(books['trades'])} trade(s), {books['regressions']} regressions")  # fmt: skip
+    return JourneyResult(card_no, slips[-1], paid, str(card["point"]))
