@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from agent.storage import open_database
 
 from .machine import FINAL_STATES, OPEN_TRADE_STATES, Sale, SaleState
 
@@ -39,13 +40,9 @@ def _from_row(body: str) -> Sale:
 
 class SaleStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # synchronous=FULL: a power cut must not forget that a trade was sent.
+        self._db = open_database(path, _SCHEMA)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a power cut must not forget that a trade was sent
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
