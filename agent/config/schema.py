@@ -173,6 +173,16 @@ class FieldDoc:
     example: str | None
 
 
+def _section(tp: Any) -> type[Any] | None:
+    """The dataclass a field holds as a table: itself, optional, or a list of them ([[array]] tables)."""
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return tp
+    for arg in get_args(tp):
+        if dataclasses.is_dataclass(arg) and isinstance(arg, type):
+            return arg
+    return None
+
+
 def describe(cls: type[Any], prefix: str = "") -> list[FieldDoc]:
     """Every setting with its type, default and doc: the source of the configuration reference."""
     hints = typing.get_type_hints(cls)
@@ -180,12 +190,14 @@ def describe(cls: type[Any], prefix: str = "") -> list[FieldDoc]:
     for field in dataclasses.fields(cls):
         key = _join(prefix, field.name)
         tp = hints[field.name]
-        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-            out.extend(describe(tp, key))
+        section = _section(tp)
+        if section is not None:
+            out.extend(describe(section, f"{key}[]" if get_origin(tp) is list else key))
             continue
         required = field.default is MISSING and field.default_factory is MISSING
         if field.default is not MISSING:
-            default = None if field.default is None else repr(field.default)
+            value = str(field.default) if isinstance(field.default, Path) else field.default
+            default = None if value is None else repr(value)
         elif field.default_factory is not MISSING:
             default = repr(field.default_factory())
         else:

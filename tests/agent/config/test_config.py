@@ -85,3 +85,10 @@ def test_every_setting_is_documented() -> None:
     fields = describe(AgentConfig)
     assert {f.key for f in fields} >= {"alipay.app_id", "alipay.gateway", "store.till_id", "paths.state_dir"}
     assert all(f.doc for f in fields)
+
+
+def test_the_configuration_reference_is_up_to_date() -> None:
+    from agent.config.reference import render
+
+    reference = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
+    assert reference.read_text() == render(), "run: python -m agent.config.reference > docs/configuration.md"
