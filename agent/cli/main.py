@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "agent.cli.test_print",
     "agent.cli.queue",
     "agent.cli.ecr",
+    "agent.cli.doctor",
 )
 
 
