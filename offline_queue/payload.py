@@ -17,8 +17,12 @@ SEALED = "$sealed"
 REDACTED = "<sensitive>"
 
 
+# Built once: json.dumps with non-default options builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def seal_payload(

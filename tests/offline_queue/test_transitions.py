@@ -7,13 +7,15 @@ import random
 import pytest
 
 from offline_queue import Backoff, Dead, Done, KindPolicy, RetryLater, State, Unknown
-from offline_queue.transitions import after_outcome
+from offline_queue.transitions import Transition, after_outcome
 
 NOW = 1000.0
 POLICY = KindPolicy(backoff=Backoff(base=2, cap=60))
 
 
-def step(outcome: object, *, attempts: int = 1, deadline: float | None = None, policy: KindPolicy = POLICY):
+def step(
+    outcome: object, *, attempts: int = 1, deadline: float | None = None, policy: KindPolicy = POLICY
+) -> Transition:
     return after_outcome(outcome, attempts=attempts, now=NOW, deadline=deadline, policy=policy, rng=random.Random(3))  # type: ignore[arg-type]
 
 
