@@ -261,7 +261,7 @@ class Operations:
 
     async def member_open(self, request: Request, connection: Connection) -> dict[str, Any]:
         members = self._members()
-        params = {k: v for k, v in request.body.items()}
+        params = dict(request.body)
         try:
             job = await asyncio.to_thread(members.accept_callback, params)
         except CallbackError as exc:
