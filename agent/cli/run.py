@@ -10,8 +10,9 @@ from typing import Any
 from agent.config import ConfigError, load_config, load_credentials
 from agent.daemon import logs
 from agent.daemon.app import SecretFileError, serve
+from offline_queue import OutboxError
 
-from .common import EXIT_OK, EXIT_USAGE, add_output_options, emit, fail
+from .common import EXIT_OK, EXIT_SETUP, EXIT_USAGE, add_output_options, emit, fail
 
 
 def register(subparsers: Any) -> None:
@@ -45,6 +46,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ConfigError, SecretFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OutboxError as exc:  # missing or open at-rest key, corrupt database (moved aside, kept)
+        print(f"error: the agent's database cannot be used: {exc}", file=sys.stderr)
+        return EXIT_SETUP
 
 
 def cmd_check(args: argparse.Namespace) -> int:
