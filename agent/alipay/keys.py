@@ -1,7 +1,7 @@
 """RSA keys in every form merchants meet them.
 
-Alipay's console and key tool hand out keys as PEM (PKCS#1 ``BEGIN RSA PRIVATE KEY`` or PKCS#8
-``BEGIN PRIVATE KEY``) or as one line of Base64 DER with no armour; public keys as X.509
+Alipay's console and key tool hand out keys as PEM (PKCS#1, armoured as an "RSA private key", or
+PKCS#8) or as one line of Base64 DER with no armour; public keys as X.509
 SubjectPublicKeyInfo (PEM or one-line Base64). All of them load here.
 """
 
