@@ -109,9 +109,10 @@ class SimulatedStore:
 
 
 def china_now() -> str:
-    from datetime import datetime, timedelta, timezone
+    """Business time as Alipay wants it: China time, whatever this PC's zone."""
+    from agent.alipay.envelope import china_timestamp, utc_now
 
-    return datetime.now(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S")
+    return china_timestamp(utc_now())
 
 
 def free_port() -> int:
