@@ -14,10 +14,10 @@ import os
 import select
 import stat
 import threading
-import time
 from pathlib import Path
 
 from hardware_sim.printer.device import SimulatedPrinter
+from hardware_sim.printer.pacing import ReadPacer
 
 _TICK = 0.02
 
@@ -51,26 +51,23 @@ class FifoPrinterPort:
                 self.path.unlink()
 
     def _run(self) -> None:
-        allowance, last = 0.0, time.monotonic()
+        pacer = ReadPacer(self.printer)
         in_stream = False
         while not self._stop.is_set():
-            now = time.monotonic()
-            bps = self.printer.slow_bps
-            allowance = min(allowance + (bps or 0) * (now - last), max(bps or 0, 1)) if bps else 0.0
-            last = now
-            if self.printer.stall or self.printer.receive_full or (bps and allowance < 1):
+            budget = pacer.budget(4096)
+            if not budget:
                 self._stop.wait(_TICK)
                 continue
             ready, _, _ = select.select([self._fd], [], [], _TICK)
             if not ready:
                 continue
             try:
-                data = os.read(self._fd, min(4096, int(allowance)) if bps else 4096)
+                data = os.read(self._fd, budget)
             except (BlockingIOError, InterruptedError):
                 continue
             if data:
                 in_stream = True
-                allowance -= len(data) if bps else 0
+                pacer.spent(len(data))
                 self.printer.receive(data)  # replies have nowhere to go on a one-way pipe
                 continue
             # EOF: no writer has the file open. End the last writer's stream. We keep our end open

@@ -11,10 +11,10 @@ import contextlib
 import os
 import select
 import threading
-import time
 import tty
 
 from hardware_sim.printer.device import SimulatedPrinter
+from hardware_sim.printer.pacing import ReadPacer
 
 _TICK = 0.02
 
@@ -44,26 +44,23 @@ class PtyPrinterPort:
                 os.close(fd)
 
     def _run(self) -> None:
-        allowance, last = 0.0, time.monotonic()
+        pacer = ReadPacer(self.printer)
         while not self._stop.is_set():
-            now = time.monotonic()
-            bps = self.printer.slow_bps
-            allowance = min(allowance + (bps or 0) * (now - last), max(bps or 0, 1)) if bps else 0.0
-            last = now
-            if self.printer.stall or self.printer.receive_full or (bps and allowance < 1):
+            budget = pacer.budget(4096)
+            if not budget:
                 self._stop.wait(_TICK)
                 continue
             ready, _, _ = select.select([self._master], [], [], _TICK)
             if not ready:
                 continue
             try:
-                data = os.read(self._master, min(4096, int(allowance)) if bps else 4096)
+                data = os.read(self._master, budget)
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError:
                 self._stop.wait(_TICK)  # EIO while nobody has the slave open
                 continue
-            allowance -= len(data) if bps else 0
+            pacer.spent(len(data))
             replies = self.printer.receive(data)
             if replies:
                 self._send(replies)

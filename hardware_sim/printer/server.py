@@ -17,9 +17,9 @@ import contextlib
 import selectors
 import socket
 import threading
-import time
 
 from hardware_sim.printer.device import SimulatedPrinter
+from hardware_sim.printer.pacing import ReadPacer
 
 SOCKET_RECEIVE_BUFFER = 16 * 1024
 _TICK = 0.02  # seconds between checks of states set from other threads
@@ -58,16 +58,12 @@ class TcpPrinterServer:
     # -- the loop ------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        allowance = 0.0
-        last = time.monotonic()
+        pacer = ReadPacer(self.printer)
         with selectors.DefaultSelector() as selector:
             while not self._stop.is_set():
-                now = time.monotonic()
-                bps = self.printer.slow_bps
-                allowance = min(allowance + (bps or 0) * (now - last), max(bps or 0, 1)) if bps else 0.0
-                last = now
+                budget = pacer.budget(_CHUNK)
                 want = self._client if self._client is not None else self._listener
-                reading = self._client is None or self._may_read(bps, allowance)
+                reading = self._client is None or budget > 0
                 if reading:
                     selector.register(want, selectors.EVENT_READ)
                     ready = selector.select(_TICK)
@@ -80,15 +76,7 @@ class TcpPrinterServer:
                 if self._client is None:
                     self._accept()
                 else:
-                    limit = min(_CHUNK, int(allowance)) if bps else _CHUNK
-                    got = self._read(limit)
-                    if bps:
-                        allowance -= got
-
-    def _may_read(self, bps: int | None, allowance: float) -> bool:
-        if self.printer.stall or self.printer.receive_full:
-            return False
-        return not bps or allowance >= 1
+                    pacer.spent(self._read(budget))
 
     def _accept(self) -> None:
         try:
