@@ -145,6 +145,8 @@ class Stats:
     counts: dict[str, dict[str, int]]  # kind -> state -> count
     oldest_pending_age: float | None  # seconds; None when nothing is pending
     db_bytes: int
+    # kind -> seconds since its oldest pending or in-flight job was enqueued; kinds with none are absent
+    oldest_pending_age_by_kind: dict[str, float] = field(default_factory=dict)
 
     def total(self, state: State) -> int:
         return sum(per_state.get(state.value, 0) for per_state in self.counts.values())

@@ -618,9 +618,17 @@ class Outbox:
         counts: dict[str, dict[str, int]] = {}
         for kind, state, count in self._read("SELECT kind, state, count(*) FROM outbox_jobs GROUP BY kind, state", ()):
             counts.setdefault(kind, {})[state] = count
-        oldest = self._read("SELECT min(created_at) FROM outbox_jobs WHERE state IN ('pending', 'in_flight')", ())
-        oldest_age = None if oldest[0][0] is None else max(0.0, self._clock() - oldest[0][0])
-        return Stats(counts=counts, oldest_pending_age=oldest_age, db_bytes=self._file_bytes())
+        now = self._clock()
+        oldest_by_kind = self._read(
+            "SELECT kind, min(created_at) FROM outbox_jobs WHERE state IN ('pending', 'in_flight') GROUP BY kind", ()
+        )
+        by_kind = {kind: max(0.0, now - oldest) for kind, oldest in oldest_by_kind}
+        return Stats(
+            counts=counts,
+            oldest_pending_age=max(by_kind.values(), default=None),
+            db_bytes=self._file_bytes(),
+            oldest_pending_age_by_kind=by_kind,
+        )
 
     # ---- dead letters ----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "agent.cli.queue",
     "agent.cli.ecr",
     "agent.cli.doctor",
+    "agent.cli.support_bundle",
 )
 
 

@@ -39,9 +39,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"error: --log-module expects MODULE=LEVEL, got {item!r}", file=sys.stderr)
             return EXIT_USAGE
         levels[name] = level
-    logs.configure(args.log_level, levels)
     try:
         config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    # Logging starts once the config is read: the log file lives in its state_dir (reading the config
+    # logs nothing, and its errors go to stderr).
+    logs.configure(args.log_level, levels, config.paths.state_dir / "logs" / "agent.log")
+    try:
         return asyncio.run(serve(config))
     except (ConfigError, SecretFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)

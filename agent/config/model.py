@@ -174,6 +174,25 @@ class CallbackSettings:
     path: str = setting("Path of the callback endpoint.", "/alipay/open-card")
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class StatusPageSettings:
+    enabled: bool = setting("Serve the technicians' status page and /metrics.", True)
+    host: str = setting("Address the status page listens on (loopback unless allow_remote).", "127.0.0.1")
+    port: int = setting("Port of the status page and /metrics.", 7412, check=_port)
+    allow_remote: bool = setting("Let other computers reach the status page (they always need the ECR token).",
+                                 False)  # fmt: skip
+    metrics_need_token: bool = setting("Ask for the token on /metrics from this PC too (always asked off-box).",
+                                       False)  # fmt: skip
+
+    def cross_check(self) -> list[tuple[str, str]]:
+        if self.host not in _LOOPBACK and not self.allow_remote:
+            return [("host", "listening beyond this PC needs allow_remote = true (the page shows the till's state)")]
+        return []
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     alipay: AlipaySettings
@@ -183,6 +202,7 @@ class AgentConfig:
     outbox: OutboxSettings
     payments: PaymentSettings
     codes: CodeSettings
+    status_page: StatusPageSettings
     printer: PrinterSettings | None = setting("The receipt printer (none: printing ops answer DEVICE_UNAVAILABLE).",
                                               None)  # fmt: skip
     scanners: list[ScannerSettings] = setting("Barcode scanners ([[scanners]] tables).", [])

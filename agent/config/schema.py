@@ -147,7 +147,12 @@ def _build(cls: type[T], data: Mapping[str, Any], prefix: str, base_dir: Path, p
                 problems.append(Problem(key, f"required ({field.metadata.get('doc', '')})".rstrip(" ()")))
     if any(p.key.startswith(prefix) for p in problems):
         return None  # type: ignore[return-value]
-    return cls(**kwargs)
+    built = cls(**kwargs)
+    # Rules between settings of one section: the section's own `cross_check()` names them.
+    cross_check = getattr(built, "cross_check", None)
+    if callable(cross_check):
+        problems.extend(Problem(_join(prefix, name), message) for name, message in cross_check())
+    return built
 
 
 def _join(prefix: str, name: str) -> str:

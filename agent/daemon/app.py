@@ -30,13 +30,17 @@ from agent.members.store import MemberStore
 from agent.sales.machine import Sale
 from agent.sales.service import PaymentService, PaymentSettings
 from agent.sales.store import SaleStore
+from agent.web import Changes, HttpServer, Sessions, StatusSite
 from drivers.printer import PrintJob
 from offline_queue import Caps, Dispatcher, JobEvent, Outbox
 
 from .callback import CallbackServer
 from .connectivity import ConnectivityMonitor
 from .devices import Devices, Scan
+from .metrics import AgentMetrics
 from .ops import Operations, print_job_view, sale_view
+from .recent_log import RecentLog
+from .status_page import AgentStatus
 from .systemd import Notifier
 
 log = logging.getLogger(__name__)
@@ -80,6 +84,10 @@ class Agent:
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Future[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.changes = Changes()  # the status page's long polls wait on this
+        self.recent_log = RecentLog(on_record=self._changed_from_any_thread)
+        self._ecr_count = 0
+        self.web: HttpServer | None = None
 
     @property
     def database_path(self) -> Path:
@@ -111,7 +119,7 @@ class Agent:
         self.server = EcrServer(
             token=token, router=router, events=self.events, agent_version=self.version,
             tcp_host=config.ecr.tcp_host if config.ecr.tcp_port is not None else None, tcp_port=config.ecr.tcp_port,
-            unix_path=config.ecr.unix_socket, unix_group=config.ecr.unix_group,
+            unix_path=config.ecr.unix_socket, unix_group=config.ecr.unix_group, on_connections=self._ecr_connections,
         )  # fmt: skip
         self.payments = PaymentService(
             self.client, self.sales, reversals.OutboxReversals(self.outbox),
@@ -142,6 +150,10 @@ class Agent:
         ops = Operations(payments=self.payments, outbox=self.outbox, devices=self.devices, status=self.status,
                          members=self.members, store_name=config.store.name)  # fmt: skip
         ops.register(router)
+        self.metrics = AgentMetrics(outbox_stats=self.outbox.stats, devices=self.devices.statuses,
+                                    ecr_connections=lambda: len(self.server.connections),
+                                    version=self.version)  # fmt: skip
+        self.status_source = AgentStatus(self, self.recent_log, self.metrics.render)
         self.outbox.subscribe(self._job_changed)
         self.connectivity.subscribe(self._network_changed)
 
@@ -152,6 +164,7 @@ class Agent:
                                            self.members.accept_callback)  # fmt: skip
             await self.callback.start()
         await self.server.start()
+        self.web = await self._start_status_page(token)
         self.connectivity.start()
         self._dispatching = asyncio.create_task(self.dispatcher.run(), name="outbox dispatcher")
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
@@ -165,9 +178,28 @@ class Agent:
                  f" and {config.ecr.unix_socket}" if config.ecr.unix_socket else "", resumed)  # fmt: skip
         self.notifier.ready(f"serving the ECR; {resumed} sale(s) resumed")
 
+    async def _start_status_page(self, token: str) -> HttpServer | None:
+        logging.getLogger().addHandler(self.recent_log)
+        settings = self.config.status_page
+        if not settings.enabled:
+            return None
+        site = StatusSite(self.status_source, Sessions(token), self.changes,
+                          metrics_need_token=settings.metrics_need_token)  # fmt: skip
+        web = HttpServer(settings.host, settings.port, site.handle)
+        try:
+            await web.start()
+        except OSError as exc:  # the till works without its status page: say so, go on
+            log.error("status page not started on %s:%d: %s (is another program using the port?)",
+                      settings.host, settings.port, exc.strerror or exc)  # fmt: skip
+            return None
+        log.info("status page on http://%s:%d/", settings.host, web.address[1] if web.address else settings.port)
+        return web
+
     async def stop(self) -> None:
         self.notifier.stopping()
         log.info("stopping: no new ECR connections; finishing calls in progress")
+        if self.web is not None:
+            await self.web.close()
         await self.server.stop_accepting()
         await self.payments.close()
         self.dispatcher.stop()
@@ -190,6 +222,7 @@ class Agent:
         self.sales.close()
         self.member_store.close()
         log.info("stopped")
+        logging.getLogger().removeHandler(self.recent_log)
 
     def status(self) -> dict[str, Any]:
         stats = self.outbox.stats()
@@ -207,7 +240,23 @@ class Agent:
 
     # --- events ---------------------------------------------------------------------------------
 
+    def _changed(self) -> None:
+        self.changes.bump()
+
+    def _changed_from_any_thread(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(self.changes.bump)
+
+    def _ecr_connections(self, count: int) -> None:
+        if count > self._ecr_count:
+            self.metrics.ecr_connection_opened()
+        self._ecr_count = count
+        self._changed()
+
     def _observe_call(self, method: str, outcome: str, seconds: float) -> None:
+        self.metrics.alipay_call(method, outcome, seconds)
         if outcome == "unreachable":
             self.connectivity.report(False)
         elif outcome != "unknown_outcome":
@@ -218,6 +267,9 @@ class Agent:
 
     def _scanned(self, scan: Scan) -> None:
         self.server.publish("scan", scan.event_body())
+        self.metrics.scan(scan.classification.kind.value, scan.device)
+        self.status_source.scanned(scan)
+        self._changed()
         if scan.classification.kind is CodeClass.MEMBER_CARD:
             for sale in self.sales.active():  # a member card shown during a sale joins it
                 with contextlib.suppress(Exception):
@@ -234,14 +286,19 @@ class Agent:
 
     def _device_changed(self, state: dict[str, Any]) -> None:
         self.server.publish("device.status", state)
+        self._changed()
 
     def _print_changed(self, job: PrintJob) -> None:
         self.server.publish("print.updated", {"job": print_job_view(job)})
+        if job.state.final:
+            self.metrics.print_job(job.kind, job.state.value)
+        self._changed()
 
     def _network_changed(self, online: bool) -> None:
         if online:
             self.dispatcher.wake()
         self.server.publish("network.status", self.connectivity.status())
+        self._changed()
 
     def _job_changed(self, event: JobEvent) -> None:
         # The outbox calls from its writer thread; events are published on the loop.
@@ -251,6 +308,7 @@ class Agent:
     def _job_event(self, event: JobEvent) -> None:
         body = {"job_id": event.job_id, "kind": event.kind, "state": event.state.value, "reason": event.reason}
         self.server.publish("outbox.status", body)
+        self._changed()
         if event.state.value in ("done", "dead"):
             task = asyncio.ensure_future(self._job_finished(event))
             self._background.add(task)

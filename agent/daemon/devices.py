@@ -31,6 +31,7 @@ from drivers.printer import (
     drawer_pulse,
     make_transport,
 )
+from drivers.printer.slip import ActivationSlip, Receipt, SelfTestSlip
 from drivers.scanners import (
     AsyncEventBridge,
     DeviceStatus,
@@ -45,9 +46,12 @@ from drivers.scanners import (
 
 log = logging.getLogger(__name__)
 
+Slip = ActivationSlip | SelfTestSlip | Receipt
+
 SCAN_TTL_SECONDS = 120.0  # a payment code is only good for a minute or two anyway
 MAX_SCANS = 200
-PRINTER_POLL_SECONDS = 2.0
+PRINTER_POLL_SECONDS = 1.0  # the status page shows paper-out within a second or two
+KEEP_SLIPS = 50
 PRINTER_ID = "printer"
 
 
@@ -136,6 +140,7 @@ class Devices:
         self._tasks: list[asyncio.Task[None]] = []
         self.queue: PrintQueue | None = None
         self.profile: PrinterProfile | None = None
+        self._slips: OrderedDict[str, Slip] = OrderedDict()  # what each recent job printed, for previews
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -229,6 +234,18 @@ class Devices:
             await asyncio.sleep(PRINTER_POLL_SECONDS)
 
     # --- printing -------------------------------------------------------------------------------
+
+    def remember_slip(self, job_id: str, slip: Slip) -> None:
+        self._slips[job_id] = slip
+        self._slips.move_to_end(job_id)
+        while len(self._slips) > KEEP_SLIPS:
+            self._slips.popitem(last=False)
+
+    def slip(self, job_id: str) -> Slip | None:
+        return self._slips.get(job_id)
+
+    def latest_slip_id(self) -> str | None:
+        return next(reversed(self._slips), None)
 
     def require_printer(self) -> tuple[PrintQueue, PrinterProfile]:
         if self.queue is None or self.profile is None:

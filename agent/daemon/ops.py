@@ -201,6 +201,7 @@ class Operations:
             raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
         try:
             job = queue.submit(data, job_id=job_id, kind=kind)
+            self.devices.remember_slip(job_id, slip)
         except JobConflict:
             conflict = f"print job {job_id} exists with other content"
             raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, conflict) from None
@@ -249,8 +250,9 @@ class Operations:
         except MemberError as exc:
             raise ProtocolError(ErrorCode(exc.code), exc.message) from None
         try:
-            slip = activation_slip(ActivationSlip(store_name=self.store_name or "Membership card", url=url), profile)
-            job = queue.submit(slip, job_id=print_job_id, kind="activation")
+            wanted = ActivationSlip(store_name=self.store_name or "Membership card", url=url)
+            job = queue.submit(activation_slip(wanted, profile), job_id=print_job_id, kind="activation")
+            self.devices.remember_slip(print_job_id, wanted)
         except SlipError as exc:
             raise ProtocolError(ErrorCode.INTERNAL, f"the activation slip cannot be built: {exc}") from None
         except JobConflict:

@@ -109,6 +109,7 @@ class EcrServer:
         unix_path: Path | None = None,
         unix_group: str | None = None,
         hello_deadline: float = 5.0,
+        on_connections: Callable[[int], None] | None = None,
     ) -> None:
         self.token = token
         self.router = router
@@ -119,6 +120,8 @@ class EcrServer:
         self.unix_path = unix_path
         self.unix_group = unix_group
         self.hello_deadline = hello_deadline
+        self.on_connections = on_connections  # told the count whenever a connection comes or goes
+        self.accepted_total = 0
         self.connections: set[Connection] = set()
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()  # request handlers
@@ -186,6 +189,13 @@ class EcrServer:
                 log.warning("ECR %s stopped reading events; disconnecting it", connection.peer)
                 self._drop(connection)
 
+    def _connections_changed(self) -> None:
+        if self.on_connections is not None:
+            try:
+                self.on_connections(len(self.connections))
+            except Exception:  # a listener's bug must not cost the till its connection
+                log.exception("connection listener failed")
+
     def _drop(self, connection: Connection) -> None:
         """An ECR that stopped reading: close it now (its queued data is useless to it anyway)."""
         connection.authenticated = False
@@ -208,6 +218,8 @@ class EcrServer:
         connection = Connection(peer="unix" if is_unix else f"{peer_info[0]}:{peer_info[1]}",
                                 abort=writer.transport.abort)  # fmt: skip
         self.connections.add(connection)
+        self.accepted_total += 1
+        self._connections_changed()
         current = asyncio.current_task()
         if current is not None:
             self._serving.add(current)
@@ -224,6 +236,7 @@ class EcrServer:
                     await asyncio.wait_for(asyncio.shield(writing), timeout=1.0)
         finally:
             self.connections.discard(connection)
+            self._connections_changed()
             connection.authenticated = False
             connection.discard_queue()
             for task in (reading, writing):

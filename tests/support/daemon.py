@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -37,6 +38,7 @@ class Daemon:
     port: int
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    status_port: int | None = None  # the status page, when the test asked for one
 
     def start(self, timeout: float = 20.0) -> None:
         handle = self.log.open("ab")
@@ -73,7 +75,8 @@ class Daemon:
         return int(self.process.returncode)
 
 
-def write_store_files(root: Path, gateway_url: str, alipay_public_pem: str, port: int, extra: str = "") -> Path:
+def write_store_files(root: Path, gateway_url: str, alipay_public_pem: str, port: int, extra: str = "", *,
+                      status_port: int | None = None) -> Path:
     keys = root / "keys"
     keys.mkdir(parents=True, exist_ok=True)
     private = keys / "app_private_key.pem"
@@ -114,7 +117,9 @@ key_file = "keys/outbox.key"
 [payments]
 deadline_seconds = 3.0
 query_interval_seconds = 0.5
-""" + extra)
+
+[status_page]
+""" + (f"port = {status_port}" if status_port else "enabled = false") + "\n" + extra)
     return config
 
 
@@ -154,10 +159,11 @@ paper_mm = 58
 path = "{scanner.path}"
 kind = "serial"
 """
-        port = free_port()
+        port, status_port = free_port(), free_port()
         config = write_store_files(tmp_path, simulated_gateway.gateway.url,
-                                   simulated_gateway.gateway.alipay_public_key_pem, port, extra)  # fmt: skip
-        running = Daemon(config, port, tmp_path / "daemon.log")
+                                   simulated_gateway.gateway.alipay_public_key_pem, port, extra,
+                                   status_port=status_port)  # fmt: skip
+        running = Daemon(config, port, tmp_path / "daemon.log", status_port=status_port)
         running.start()
         try:
             yield Store(running, printer, scanner)
@@ -206,13 +212,47 @@ def member_store(tmp_path: Path, simulated_gateway: GatewayStore) -> Iterator[Me
 
     template_id = asyncio.run(template())
     with PrinterSimulator(tmp_path / "slips", paper_mm=80) as printer:
-        port, callback_port = free_port(), free_port()
+        port, callback_port, status_port = free_port(), free_port(), free_port()
         config = write_store_files(tmp_path, simulated_gateway.gateway.url,
                                    simulated_gateway.gateway.alipay_public_key_pem, port,
-                                   member_config(template_id, printer.port, callback_port))  # fmt: skip
-        running = Daemon(config, port, tmp_path / "daemon.log")
+                                   member_config(template_id, printer.port, callback_port),
+                                   status_port=status_port)  # fmt: skip
+        running = Daemon(config, port, tmp_path / "daemon.log", status_port=status_port)
         running.start()
         try:
             yield MemberStore(running, printer, simulated_gateway, template_id, callback_port)
+        finally:
+            running.stop()
+
+
+@contextlib.contextmanager
+def member_store_with_scanner(tmp_path: Path, gateway: GatewayStore) -> Iterator[Store]:
+    """The daemon with membership cards, a printer, a serial scanner and its status page."""
+    import asyncio
+
+    from tests.support.gateway import make_template
+
+    async def template() -> str:
+        async with gateway.client() as client:
+            return await make_template(client, prefix="LOTUS")
+
+    template_id = asyncio.run(template())
+    with PrinterSimulator(tmp_path / "slips", paper_mm=80) as printer, \
+            SerialScannerSimulator(link_path=str(tmp_path / "scanner")) as scanner:  # fmt: skip
+        port, callback_port, status_port = free_port(), free_port(), free_port()
+        extra = member_config(template_id, printer.port, callback_port) + f"""
+[codes]
+card_prefixes = ["LOTUS"]
+
+[[scanners]]
+path = "{scanner.path}"
+kind = "serial"
+"""
+        config = write_store_files(tmp_path, gateway.gateway.url, gateway.gateway.alipay_public_key_pem, port, extra,
+                                   status_port=status_port)  # fmt: skip
+        running = Daemon(config, port, tmp_path / "daemon.log", status_port=status_port)
+        running.start()
+        try:
+            yield Store(running, printer, scanner)
         finally:
             running.stop()

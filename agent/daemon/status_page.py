@@ -1,0 +1,119 @@
+"""The daemon's side of the status page: what it shows, and its two buttons.
+
+It reads the same state the ECR sees (devices, connectivity, outbox, print queue) and keeps two
+small memories of its own: the last scans (masked) and the last warnings (masked, `RecentLog`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from agent.web import ActionRefused, DeadJob, DeviceRow, PrintRow, ScanRow, Snapshot
+from agent.web.slip_preview import preview
+from drivers.printer.slip import SelfTestSlip, SlipError, self_test_slip
+from offline_queue import OutboxError, State
+
+from .devices import PrinterUnavailableError, Scan
+from .recent_log import RecentLog
+
+if TYPE_CHECKING:
+    from .app import Agent
+
+log = logging.getLogger(__name__)
+
+KEEP_SCANS = 20
+SHOW_PRINTS = 10
+SHOW_DEAD = 20
+
+
+class AgentStatus:
+    def __init__(self, agent: Agent, recent_log: RecentLog, metrics: Callable[[], bytes]) -> None:
+        self.agent = agent
+        self.recent_log = recent_log
+        self._metrics = metrics
+        self._scans: deque[ScanRow] = deque(maxlen=KEEP_SCANS)
+
+    def scanned(self, scan: Scan) -> None:
+        body = scan.event_body()
+        self._scans.appendleft(ScanRow(scan.at, scan.classification.kind.value, str(body["masked"]), scan.device))
+
+    # --- StatusSource ---------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        agent = self.agent
+        network = agent.connectivity.status()
+        counts: dict[str, dict[str, int]] = {}
+        oldest: float | None = None
+        dead: list[DeadJob] = []
+        outbox_error = ""
+        try:
+            stats = agent.outbox.stats()
+            counts, oldest = stats.counts, stats.oldest_pending_age
+            dead = [DeadJob(j.id, j.kind, j.attempts, j.last_error or "", j.updated_at)
+                    for j in agent.outbox.list(state=State.DEAD, limit=SHOW_DEAD)]  # fmt: skip
+        except (OutboxError, sqlite3.Error) as exc:
+            outbox_error = f"the outbox cannot be read: {exc}"
+        queue = agent.devices.queue
+        prints = [PrintRow(j.id, j.kind, j.state.value, j.reason or "", agent.devices.slip(j.id) is not None)
+                  for j in (queue.jobs() if queue is not None else [])[-SHOW_PRINTS:][::-1]]  # fmt: skip
+        config = agent.config
+        return Snapshot(
+            version=agent.version, uptime_seconds=time.time() - agent.started_at,
+            store=f"{config.store.name or 'Store'} ({config.store.id}/{config.store.till_id})",
+            online=bool(network["online"]), online_since=float(network["since"] or 0.0),  # type: ignore[arg-type]
+            gateway=str(network["gateway"]), ecr_connections=len(agent.server.connections),
+            printer_configured=config.printer is not None,
+            devices=[DeviceRow(d["device"], d["kind"], d["state"], d["detail"]) for d in agent.devices.statuses()],
+            outbox_counts=counts, oldest_pending_age=oldest, outbox_error=outbox_error, dead_jobs=dead,
+            scans=list(self._scans), prints=prints, errors=self.recent_log.rows(), taken_at=time.time(),
+        )  # fmt: skip
+
+    def slip(self, job_id: str | None) -> str | None:
+        devices = self.agent.devices
+        if job_id is None:
+            job_id = devices.latest_slip_id()
+            if job_id is None:
+                return None
+        slip = devices.slip(job_id)
+        if slip is None or devices.profile is None:
+            return None
+        return preview(slip, devices.profile)
+
+    async def retry_dead_job(self, job_id: int) -> bool:
+        try:
+            count = await asyncio.to_thread(self.agent.outbox.retry, ids=[job_id])
+        except OutboxError:
+            return False
+        if count:
+            self.agent.dispatcher.wake()
+        return count > 0
+
+    async def test_print(self) -> str:
+        devices = self.agent.devices
+        try:
+            queue, profile = devices.require_printer()
+        except PrinterUnavailableError as exc:
+            raise ActionRefused(str(exc)) from None
+        state = devices.printer_state() or {}
+        job_id = f"test-{secrets.token_hex(4)}"
+        printer = self.agent.config.printer
+        slip = SelfTestSlip(printer.uri if printer else "", f"POSAGENT-TEST-{job_id}",
+                            f"{state.get('state', 'unknown')} {state.get('detail', '')}".strip(),
+                            (f"sent from the status page at {time.strftime('%Y-%m-%d %H:%M:%S')}",))  # fmt: skip
+        try:
+            data = self_test_slip(slip, profile)
+        except SlipError as exc:
+            raise ActionRefused(f"the test slip cannot be built: {exc}") from None
+        devices.remember_slip(job_id, slip)
+        queue.submit(data, job_id=job_id, kind="test")
+        return job_id
+
+    def metrics(self) -> bytes:
+        return self._metrics()
