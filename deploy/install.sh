@@ -78,6 +78,9 @@ mkdir -p "$opt/docs"
 cp -r "$src/docs/." "$opt/docs/" 2>/dev/null || true
 chown -R root:root "$opt"
 chmod 0755 "$opt"
+# The command on technicians' PATH (the link points at the final location, also under --root).
+install -d -m 0755 "$root/usr/local/bin"
+ln -sfn /opt/posagent/venv/bin/posagent "$root/usr/local/bin/posagent"
 
 # 3. Configuration and secrets: kept on upgrade, generated once.
 install -d -m 0750 -o root -g "$gid" "$etc"

@@ -30,6 +30,9 @@ fi
 rm -f "$root/etc/systemd/system/posagent.service" "$root/etc/udev/rules.d/60-posagent.rules"
 [ -z "$root" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ] && systemctl daemon-reload
 rm -rf "$root/opt/posagent"
+if [ "$(readlink "$root/usr/local/bin/posagent" 2>/dev/null)" = /opt/posagent/venv/bin/posagent ]; then
+    rm -f "$root/usr/local/bin/posagent"
+fi
 if [ "$purge" = "1" ]; then
     rm -rf "$root/etc/posagent" "$root/var/lib/posagent"
     if id "$user" >/dev/null 2>&1; then

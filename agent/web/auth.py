@@ -53,12 +53,13 @@ class Sessions:
 
     def login(self, candidate: str, peer: str) -> Session:
         now = self.clock()
+        self._forget_failures(now)
         failures = self._failures.setdefault(peer, deque(maxlen=MAX_FAILURES))
         while failures and failures[0] < now - FAILURE_WINDOW_SECONDS:
             failures.popleft()
         if len(failures) >= MAX_FAILURES:
             wait = failures[0] + FAILURE_WINDOW_SECONDS - now
-            raise LoginRefused(f"too many wrong tokens: wait {wait:.0f} s", retry_after=wait)
+            raise LoginRefused(f"too many wrong tokens: wait {max(1.0, wait):.0f} s", retry_after=max(0.0, wait))
         if not self.token_matches(candidate):
             failures.append(now)
             raise LoginRefused("wrong token")
@@ -81,6 +82,12 @@ class Sessions:
 
     def logout(self, session_id: str | None) -> None:
         self._sessions.pop(session_id or "", None)
+
+    def _forget_failures(self, now: float) -> None:
+        """Addresses whose last failure is older than the window are forgotten (memory stays bounded)."""
+        stale = [peer for peer, times in self._failures.items() if not times or times[-1] < now - FAILURE_WINDOW_SECONDS]
+        for peer in stale:
+            del self._failures[peer]
 
     def _expire(self, now: float) -> None:
         for session in [s for s in self._sessions.values() if s.expires_at <= now]:

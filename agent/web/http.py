@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qsl, urlsplit
 
 import h11
@@ -55,13 +54,12 @@ class Request:
         return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=20))
 
     def cookie(self, name: str) -> str | None:
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(self.headers.get("cookie", ""))
-        except CookieError:
-            return None
-        morsel = jar.get(name)
-        return morsel.value if morsel is not None else None
+        # By hand: SimpleCookie stops at the first cookie it cannot parse, and other apps on this host share our jar.
+        for pair in self.headers.get("cookie", "").split(";"):
+            key, sep, value = pair.strip().partition("=")
+            if sep and key == name:
+                return value
+        return None
 
 
 @dataclass
@@ -138,7 +136,7 @@ class HttpServer:
                     return
                 if request is None:
                     return
-                await self._send(conn, writer, await self._answer(request))
+                await self._send(conn, writer, await self._answer(request), head_only=request.method == "HEAD")
                 if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                     return
                 conn.start_next_cycle()
@@ -182,10 +180,12 @@ class HttpServer:
             log.exception("the status page failed on %s %s", request.method, request.path)
             return Response.text(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error: see the agent's log")
 
-    async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, response: Response) -> None:
+    async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, response: Response,
+                    head_only: bool = False) -> None:  # fmt: skip
         headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body))),
                    *SECURITY_HEADERS, *response.headers]  # fmt: skip
         writer.write(conn.send(h11.Response(status_code=int(response.status), headers=headers)) or b"")
-        writer.write(conn.send(h11.Data(data=response.body)) or b"")
+        if not head_only:  # a HEAD answer has the GET's Content-Length but no body
+            writer.write(conn.send(h11.Data(data=response.body)) or b"")
         writer.write(conn.send(h11.EndOfMessage()) or b"")
         await writer.drain()

@@ -80,7 +80,9 @@ class Changes:
 
 def is_loopback(host: str) -> bool:
     try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+        mapped = getattr(address, "ipv4_mapped", None)  # a dual-stack listener sees 127.0.0.1 as ::ffff:127.0.0.1
+        return (mapped or address).is_loopback
     except ValueError:
         return False
 
@@ -124,7 +126,7 @@ class StatusSite:
             session = self.sessions.login(request.form().get("token", ""), request.peer)
         except LoginRefused as exc:
             log.warning("status page: log-in refused from %s (%s)", request.peer, exc)
-            status = HTTPStatus.TOO_MANY_REQUESTS if exc.retry_after else HTTPStatus.UNAUTHORIZED
+            status = HTTPStatus.TOO_MANY_REQUESTS if exc.retry_after is not None else HTTPStatus.UNAUTHORIZED
             return Response(status, pages.login_page(str(exc)).encode())
         log.info("status page: logged in from %s", request.peer)
         return Response(HTTPStatus.SEE_OTHER, b"", headers=[("Location", "/"), ("Set-Cookie", session_cookie(session))])

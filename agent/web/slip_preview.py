@@ -38,9 +38,11 @@ def slip_blocks(slip: Slip, profile: PrinterProfile) -> list[Block]:
         blocks.append(Block("title", "POS Agent test print"))
         for text in (f"printer: {slip.printer}", f"status: {slip.status}",
                      f"paper: {profile.paper_mm} mm, {columns} columns",
-                     f"QR: {qr_path}, code page: {profile.code_page}", *slip.extra_lines):  # fmt: skip
+                     f"QR: {qr_path}, code page: {profile.code_page}", *slip.extra_lines,
+                     "0123456789" * (columns // 10)):  # fmt: skip
             blocks += [Block("left", line) for line in wrap(text, columns)]
-        blocks += [Block("feed"), Block("center", "Scan this code back with posagent scan-test:")]
+        blocks.append(Block("feed"))
+        blocks += [Block("center", line) for line in wrap("Scan this code back with posagent scan-test:", columns)]
         blocks += [Block("qr", slip.qr_text), Block("small", slip.qr_text), Block("cut")]
     else:
         if slip.title:

@@ -149,7 +149,12 @@ def text_width(text: str) -> int:
 
 
 def wrap(text: str, columns: int) -> list[str]:
-    """Word-wrap to `columns` (CJK text breaks anywhere, long words are split)."""
+    """Word-wrap to `columns` (CJK text breaks anywhere, long words are split).
+
+    A line that fits is kept as written: receipts align columns with runs of spaces.
+    """
+    if "\n" not in text and text.strip() and text_width(text.rstrip()) <= columns:
+        return [text.rstrip()]
     lines: list[str] = []
     line = ""
     for token in _tokens(text):

@@ -154,3 +154,9 @@ def test_a_receipt_without_a_cut_and_an_empty_one() -> None:
     assert b"\x1dV" not in receipt(Receipt(lines=("hello",), cut=False), PrinterProfile())
     with pytest.raises(SlipError):
         receipt(Receipt(), PrinterProfile())
+
+
+def test_a_line_that_fits_keeps_its_column_alignment() -> None:
+    assert wrap("Coffee        12.00", 32) == ["Coffee        12.00"]
+    assert wrap("Coffee        12.00   ", 32) == ["Coffee        12.00"]
+    assert wrap("Green tea latte, large, oat milk   32.00", 32) == ["Green tea latte, large, oat milk", "32.00"]
