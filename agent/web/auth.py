@@ -85,7 +85,8 @@ class Sessions:
 
     def _forget_failures(self, now: float) -> None:
         """Addresses whose last failure is older than the window are forgotten (memory stays bounded)."""
-        stale = [peer for peer, times in self._failures.items() if not times or times[-1] < now - FAILURE_WINDOW_SECONDS]
+        cutoff = now - FAILURE_WINDOW_SECONDS
+        stale = [peer for peer, times in self._failures.items() if not times or times[-1] < cutoff]
         for peer in stale:
             del self._failures[peer]
 
