@@ -86,6 +86,7 @@ class SimulatedStore:
     template_id: str = ""
     card_prefix: str = "LOTUS"
     ecr_port: int = 0
+    status_port: int = 0
     token: str = ""
     slips: Path = Path()
     children: list[Child] = field(default_factory=list)
@@ -174,7 +175,7 @@ def build_store(work: Path, say: Callable[[str], None] = lambda text: None) -> S
         (keys / "ecr_token").write_text(store.token)
         os.chmod(keys / "ecr_token", 0o600)
         create_key_file(keys / "outbox.key")
-        store.ecr_port = free_port()
+        store.ecr_port, store.status_port = free_port(), free_port()
         config.write_text(_config_text(store, printer_port=printer_port, scanner_path=store.scanner.first_line,
                                        camera_url=store.camera.first_line, callback_port=free_port(),
                                        with_devices=True))  # fmt: skip
@@ -183,6 +184,7 @@ def build_store(work: Path, say: Callable[[str], None] = lambda text: None) -> S
         store.children.append(agent)
         _wait_listening(store.ecr_port, agent, logs / "agent.log")
         say(f"agent running (ECR on 127.0.0.1:{store.ecr_port}, log {logs / 'agent.log'})")
+        say(f"status page http://127.0.0.1:{store.status_port}/ (log in with the token in {keys / 'ecr_token'})")
     except BaseException:
         store.stop()
         raise
@@ -252,6 +254,9 @@ initial_points = "100"
 
 [callback]
 port = {callback_port}
+
+[status_page]
+port = {store.status_port}
 """
 
 
@@ -317,4 +322,32 @@ def journey(store: SimulatedStore, say: Callable[[str], None] = lambda text: Non
     card = next(c for c in books["cards"] if c["biz_card_no"] == card_no)
     say(f"Alipay's books: card {card_no} has {card['point']} points, level {card['level']}; "
         f"{len(books['trades'])} trade(s), {books['regressions']} regressions")  # fmt: skip
+    step("What the technician sees: /metrics and the status page")
+    for line in metrics_summary(store):
+        say(line)
     return JourneyResult(card_no, slips[-1], paid, str(card["point"]))
+
+
+def metrics_summary(store: SimulatedStore) -> list[str]:
+    """The agent's own figures, scraped from /metrics as Prometheus would."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = f"http://127.0.0.1:{store.status_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text = answer.read().decode()
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+    def total(name: str, label: str) -> str:
+        counts: dict[str, float] = {}
+        for sample in samples:
+            if sample.name == name:
+                counts[sample.labels[label]] = counts.get(sample.labels[label], 0) + sample.value
+        return ", ".join(f"{key.removeprefix('alipay.')} {value:.0f}" for key, value in sorted(counts.items()))
+
+    up = [f"{s.labels['kind']} {'up' if s.value else 'DOWN'}" for s in samples if s.name == "posagent_device_up"]
+    return [f"{url}: Alipay calls by method: {total('posagent_alipay_calls_total', 'method')}",
+            f"scans by class: {total('posagent_scans_total', 'class')}; "
+            f"print jobs: {total('posagent_print_jobs_total', 'outcome')}; devices: {', '.join(up)}",
+            f"the same, live, on the status page: http://127.0.0.1:{store.status_port}/"]  # fmt: skip

@@ -50,7 +50,8 @@ def main() -> int:
         print(f"The customer's card {result.card_no} has {result.points} points at Alipay.")
         if args.keep_running:
             print(f"\nThe store keeps running. Try:\n  POSAGENT_CONFIG={args.workdir / 'agent.toml'} "
-                  f".venv/bin/posagent ecr status.get\nCtrl-C stops it.")  # fmt: skip
+                  f".venv/bin/posagent ecr status.get\n  http://127.0.0.1:{store.status_port}/ in a browser "
+                  f"(token: {args.workdir / 'keys' / 'ecr_token'})\nCtrl-C stops it.")  # fmt: skip
             while True:
                 time.sleep(3600)
     except DemoError as exc:

@@ -37,9 +37,19 @@ def log_in(browser: WebDriver, port: int, token: str = TOKEN) -> None:
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
 
 
+# The live panel swaps its HTML whenever the agent's state changes, so element handles go stale:
+# read and click inside the page, in one script, instead.
 def text_of(browser: WebDriver, css: str) -> str:
-    elements = browser.find_elements(By.CSS_SELECTOR, css)
-    return " ".join(e.text for e in elements)
+    script = "return Array.from(document.querySelectorAll(arguments[0])).map((e) => e.innerText).join(' ')"
+    return str(browser.execute_script(script, css))
+
+
+def click(browser: WebDriver, css: str) -> None:
+    assert browser.execute_script("const e = document.querySelector(arguments[0]); e && e.click(); return !!e", css)
+
+
+def present(browser: WebDriver, css: str) -> bool:
+    return bool(browser.execute_script("return document.querySelector(arguments[0]) !== null", css))
 
 
 def wait_text(browser: WebDriver, css: str, wanted: str, timeout: float = WAIT) -> str:
@@ -77,12 +87,12 @@ def test_paper_out_shows_without_a_reload_and_a_test_print_previews_its_slip(sto
 
     store.printer.set_state(paper="ok")
     wait_text(browser, 'tr[data-device="printer"] td.state', "ready")
-    browser.find_element(By.ID, "test-print").click()
+    click(browser, "#test-print")
     wait_text(browser, ".notice", "Test slip sent")
     printed = store.printer.wait_for_jobs(1, timeout=WAIT)
     wait_text(browser, "#prints", "printed")
     assert "POS Agent test print" in text_of(browser, "#prints .slip")
-    assert browser.find_elements(By.CSS_SELECTOR, "#prints .slip svg.qr")
+    assert present(browser, "#prints .slip svg.qr")
     assert printed
 
 
@@ -112,12 +122,13 @@ def test_the_retry_button_moves_a_dead_job_back_to_pending(member_browser_store:
     job_id = dead[0]["id"]
 
     log_in(browser, store.daemon.status_port)
-    row = WebDriverWait(browser, WAIT).until(lambda b: b.find_element(By.CSS_SELECTOR, f'tr[data-job="{job_id}"]'))
-    assert "card.update" in row.text
+    row = f'tr[data-job="{job_id}"]'
+    WebDriverWait(browser, WAIT).until(lambda b: present(b, row))
+    assert "card.update" in text_of(browser, row)
     simulated_gateway.gateway.outage(120)  # the retried job must stay pending long enough to be seen
-    row.find_element(By.CSS_SELECTOR, "button").click()
+    click(browser, f"{row} button")
     assert f"Job {job_id} is back in the queue" in wait_text(browser, ".notice", "back in the queue")
-    WebDriverWait(browser, WAIT).until(lambda b: not b.find_elements(By.CSS_SELECTOR, f'tr[data-job="{job_id}"]'))
+    WebDriverWait(browser, WAIT).until(lambda b: not present(b, row))
     with store.daemon.ecr() as ecr:
         assert [j["id"] for j in ecr.request("outbox.list", {"state": "dead"})["jobs"]] == []
         waiting = ecr.request("outbox.list", {"state": "pending"})["jobs"]
