@@ -96,6 +96,7 @@ class Agent:
     async def start(self) -> None:
         config = self.config
         self._loop = asyncio.get_running_loop()
+        logging.getLogger().addHandler(self.recent_log)  # start-up warnings belong on the status page too
         config.paths.state_dir.mkdir(parents=True, exist_ok=True)
         token = read_secret_file(config.ecr.token_file, "ecr.token_file")
         credentials = load_credentials(config.alipay)
@@ -179,7 +180,6 @@ class Agent:
         self.notifier.ready(f"serving the ECR; {resumed} sale(s) resumed")
 
     async def _start_status_page(self, token: str) -> HttpServer | None:
-        logging.getLogger().addHandler(self.recent_log)
         settings = self.config.status_page
         if not settings.enabled:
             return None
@@ -309,6 +309,8 @@ class Agent:
         body = {"job_id": event.job_id, "kind": event.kind, "state": event.state.value, "reason": event.reason}
         self.server.publish("outbox.status", body)
         self._changed()
+        if event.state.value == "dead":  # a technician has to look: retry once the cause is fixed
+            log.warning("outbox %s job %s gave up: %s", event.kind, event.job_id, event.reason or "no reason given")
         if event.state.value in ("done", "dead"):
             task = asyncio.ensure_future(self._job_finished(event))
             self._background.add(task)
