@@ -10,6 +10,7 @@ Run: .venv/bin/python bench/bench_status_page.py
 
 from __future__ import annotations
 
+import random
 import statistics
 import sys
 import tempfile
@@ -57,8 +58,12 @@ def wait_shown(browser: WebDriver, wanted: str, timeout: float = 15.0) -> float:
 
 def latencies(browser: WebDriver, printer: PrinterSimulator) -> list[float]:
     samples = []
+    phase = random.Random(7)
     for i in range(TOGGLES):
         paper, label = ("end", "paper out") if i % 2 == 0 else ("ok", "ready")
+        # A random moment, not right after the last change was shown: that would always land just
+        # after a printer poll (or a page refresh) and measure the worst case every time.
+        time.sleep(phase.uniform(0.0, 1.0))
         printer.set_state(paper=paper)
         samples.append(wait_shown(browser, label))
     return samples
