@@ -16,6 +16,7 @@ from agent.doctor.checks.ecr import check_ecr
 from agent.doctor.checks.files import check_keys
 from agent.doctor.checks.gateway import check_clock, check_gateway, check_signature
 from agent.doctor.checks.permissions import check_permissions
+from agent.doctor.checks.status_page import check_status_page
 from agent.doctor.checks.systemd import check_systemd
 from agent.doctor.context import Context
 from agent.doctor.finding import Finding
@@ -37,6 +38,7 @@ CHECKS: tuple[Check, ...] = (
     Check("clock", check_clock),
     Check("signature", check_signature),
     Check("ecr", check_ecr),
+    Check("status_page", check_status_page),
     Check("database", check_database),
     Check("printer", check_printer),
     Check("scanners", check_scanners),
