@@ -206,7 +206,7 @@ def build_bundle(
         journal = _logs(site, parts, now - since_hours * 3600, run)
 
     parts.step("logs", logs)
-    redactor = Redactor(site.secret_values())
+    redactor = Redactor(site.secret_values(), public=site.public_ids())
     parts.notes += site.notes
     readme = _readme(site, parts, now=now, since_hours=since_hours, journal=journal, doctor=doctor)
     files = {"README.txt": readme, **parts.files}

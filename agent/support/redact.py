@@ -42,6 +42,10 @@ def strip_userinfo(text: str) -> str:
     return _URL_USERINFO.sub(rf"\1{REMOVED}@", text)
 
 
+# Settings that are identifiers support needs and look like digit runs the masking would take.
+PUBLIC_IDS = frozenset({"alipay.app_id", "members.template_id"})
+
+
 def redact_config(data: Mapping[str, Any], secret_keys: frozenset[str] | None = None) -> dict[str, Any]:
     """A copy of the parsed config with secret values replaced by "<removed>" and strings masked."""
     secret = schema_secret_keys() if secret_keys is None else secret_keys
@@ -65,7 +69,7 @@ def _redact_value(value: Any, key: str, secret: frozenset[str]) -> Any:
     if isinstance(value, list):
         return [_redact_value(item, f"{key}[]", secret) for item in value]
     if isinstance(value, str):
-        return strip_userinfo(mask_secrets(value))
+        return value if key in PUBLIC_IDS else strip_userinfo(mask_secrets(value))
     return value
 
 
@@ -81,7 +85,10 @@ def secret_forms(text: str) -> list[str]:
 class Redactor:
     """Removes known secret values, then masks what looks secret; `redact` is the only way text goes out."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), public: Iterable[str] = ()) -> None:
+        # Identifiers support needs (the app id, the card template id) are long digit runs that the
+        # masking would take for payment codes: they are set aside while masking, then put back.
+        self._public = sorted({p for p in public if p and p.isascii() and p.isalnum()}, key=len, reverse=True)
         self._values: list[str] = []
         self._windows: set[str] = set()  # every MIN_FRAGMENT_LENGTH-long slice of every secret
         for secret in secrets:
@@ -103,7 +110,13 @@ class Redactor:
                 text = text.replace(value, REMOVED)
         if self._windows:
             text = _BASE64_RUN.sub(self._fragment, text)
-        return strip_userinfo(mask_secrets(text))
+        kept = {f"\x00public{index}\x00": value for index, value in enumerate(self._public)}
+        for marker, value in kept.items():
+            text = text.replace(value, marker)
+        text = strip_userinfo(mask_secrets(text))
+        for marker, value in kept.items():
+            text = text.replace(marker, value)
+        return text
 
     def _fragment(self, match: re.Match[str]) -> str:
         # Part of a key re-wrapped at another width or cut short: still the key.

@@ -45,6 +45,11 @@ class Site:
             return path if path.is_absolute() else self.base_dir / path
         return default
 
+    def public_ids(self) -> list[str]:
+        """The app id and card template id: not secrets, and what support looks up first."""
+        values = [self._raw("alipay", "app_id"), self._raw("members", "template_id")]
+        return [value for value in values if isinstance(value, str)]
+
     @property
     def store_id(self) -> str:
         value = self.config.store.id if self.config else self._raw("store", "id")

@@ -68,3 +68,12 @@ def test_pattern_masking_applies_without_any_known_secret() -> None:
 
 def test_short_or_empty_secret_files_do_not_blank_ordinary_words() -> None:
     assert Redactor(["", "a\n", "1"]).redact("a 1 attempt") == "a 1 attempt"
+
+
+def test_the_app_id_and_template_id_stay_readable_while_payment_codes_are_masked() -> None:
+    app_id, template, code = "2021000000000001", "20261126528380380045087514122222", "286512345678901234"
+    config = redact_config({"alipay": {"app_id": app_id}, "members": {"template_id": template}})
+    assert config == {"alipay": {"app_id": app_id}, "members": {"template_id": template}}
+    redactor = Redactor(public=[app_id, template])
+    text = redactor.redact(f"app {app_id} template {template} paid with {code}")
+    assert app_id in text and template in text and code not in text and code[-4:] in text
