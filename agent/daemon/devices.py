@@ -34,6 +34,7 @@ from drivers.printer import (
 from drivers.printer.slip import ActivationSlip, Receipt, SelfTestSlip
 from drivers.scanners import (
     AsyncEventBridge,
+    DeviceState,
     DeviceStatus,
     DeviceWarning,
     DeviceWorker,
@@ -258,6 +259,19 @@ class Devices:
         with contextlib.suppress(asyncio.TimeoutError):
             return await asyncio.wait_for(queue.wait(job.id), timeout=15)
         return job
+
+
+# States in which a device does its job: "paper_near_end" still prints; printer problems,
+# "unknown" and "unavailable" do not, nor a scanner that is not connected.
+WORKING_STATES: dict[str, frozenset[str]] = {
+    "scanner": frozenset({DeviceState.CONNECTED.value}),
+    "camera": frozenset({DeviceState.CONNECTED.value}),
+    "printer": frozenset({"ready", "paper_near_end"}),
+}
+
+
+def is_working(kind: str, state: str) -> bool:
+    return state in WORKING_STATES.get(kind, frozenset())
 
 
 def printer_state(status: PrinterStatus) -> str:

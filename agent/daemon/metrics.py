@@ -21,8 +21,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from drivers.scanners import DeviceState
 from offline_queue import State, Stats
+
+from .devices import is_working
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,6 @@ log = logging.getLogger(__name__)
 ALIPAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0)
 MAX_LABEL_LENGTH = 64
 
-# States in which a device does its job. Printer states come from agent.daemon.devices.printer_state():
-# "paper_near_end" still prints; the others (problems, "unknown", "unavailable") do not.
-WORKING_STATES: dict[str, frozenset[str]] = {
-    "scanner": frozenset({DeviceState.CONNECTED.value}),
-    "camera": frozenset({DeviceState.CONNECTED.value}),
-    "printer": frozenset({"ready", "paper_near_end"}),
-}
 
 
 def _label(value: str) -> str:
@@ -191,7 +185,7 @@ def _device_families(devices: list[dict[str, Any]]) -> list[Metric]:
     state = []
     for entry in devices:
         device, kind, current = str(entry["device"]), str(entry["kind"]), str(entry["state"])
-        working = current in WORKING_STATES.get(kind, frozenset())
+        working = is_working(kind, current)
         up.append(([device, kind], 1.0 if working else 0.0))
         state.append(([device, kind, current], 1.0))
     return [

@@ -20,7 +20,7 @@ from agent.web.slip_preview import preview
 from drivers.printer.slip import SelfTestSlip, SlipError, self_test_slip
 from offline_queue import OutboxError, State
 
-from .devices import PrinterUnavailableError, Scan
+from .devices import PrinterUnavailableError, Scan, is_working
 from .recent_log import RecentLog
 
 if TYPE_CHECKING:
@@ -70,7 +70,8 @@ class AgentStatus:
             online=bool(network["online"]), online_since=float(network["since"] or 0.0),  # type: ignore[arg-type]
             gateway=str(network["gateway"]), ecr_connections=len(agent.server.connections),
             printer_configured=config.printer is not None,
-            devices=[DeviceRow(d["device"], d["kind"], d["state"], d["detail"]) for d in agent.devices.statuses()],
+            devices=[DeviceRow(d["device"], d["kind"], d["state"], d["detail"], is_working(d["kind"], d["state"]))
+                     for d in agent.devices.statuses()],
             outbox_counts=counts, oldest_pending_age=oldest, outbox_error=outbox_error, dead_jobs=dead,
             scans=list(self._scans), prints=prints, errors=self.recent_log.rows(), taken_at=time.time(),
         )  # fmt: skip

@@ -15,10 +15,7 @@ class DeviceRow:
     kind: str
     state: str
     detail: str
-
-    @property
-    def working(self) -> bool:
-        return self.state in ("connected", "ready", "paper_near_end")
+    working: bool = False  # does its job in this state (the daemon knows which states those are)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ def snapshot(**changes: Any) -> Snapshot:
         ecr_connections=2,
         printer_configured=True,
         devices=[
-            DeviceRow("printer-front", "printer", "ready", "tcp://192.168.1.50:9100"),
+            DeviceRow("printer-front", "printer", "ready", "tcp://192.168.1.50:9100", working=True),
             DeviceRow("scanner-1", "scanner", "disconnected", "no answer on /dev/ttyUSB0"),
         ],
         outbox_counts={"card.open": {"pending": 3, "dead": 1}, "trade.pay": {"done": 41, "in_flight": 2}},
