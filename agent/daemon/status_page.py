@@ -46,20 +46,11 @@ class AgentStatus:
 
     # --- StatusSource ---------------------------------------------------------------------------
 
-    def snapshot(self) -> Snapshot:
+    async def snapshot(self) -> Snapshot:
+        """Memory state read here, on the event loop that changes it; the database in a thread."""
+        counts, oldest, dead, outbox_error = await asyncio.to_thread(self._outbox)
         agent = self.agent
         network = agent.connectivity.status()
-        counts: dict[str, dict[str, int]] = {}
-        oldest: float | None = None
-        dead: list[DeadJob] = []
-        outbox_error = ""
-        try:
-            stats = agent.outbox.stats()
-            counts, oldest = stats.counts, stats.oldest_pending_age
-            dead = [DeadJob(j.id, j.kind, j.attempts, j.last_error or "", j.updated_at)
-                    for j in agent.outbox.list(state=State.DEAD, limit=SHOW_DEAD)]  # fmt: skip
-        except (OutboxError, sqlite3.Error) as exc:
-            outbox_error = f"the outbox cannot be read: {exc}"
         queue = agent.devices.queue
         prints = [PrintRow(j.id, j.kind, j.state.value, j.reason or "", agent.devices.slip(j.id) is not None)
                   for j in (queue.jobs() if queue is not None else [])[-SHOW_PRINTS:][::-1]]  # fmt: skip
@@ -75,6 +66,16 @@ class AgentStatus:
             outbox_counts=counts, oldest_pending_age=oldest, outbox_error=outbox_error, dead_jobs=dead,
             scans=list(self._scans), prints=prints, errors=self.recent_log.rows(), taken_at=time.time(),
         )  # fmt: skip
+
+    def _outbox(self) -> tuple[dict[str, dict[str, int]], float | None, list[DeadJob], str]:
+        outbox = self.agent.outbox
+        try:
+            stats = outbox.stats()
+            dead = [DeadJob(j.id, j.kind, j.attempts, j.last_error or "", j.updated_at)
+                    for j in outbox.list(state=State.DEAD, limit=SHOW_DEAD)]  # fmt: skip
+        except (OutboxError, sqlite3.Error) as exc:
+            return {}, None, [], f"the outbox cannot be read: {exc}"
+        return stats.counts, stats.oldest_pending_age, dead, ""
 
     def slip(self, job_id: str | None) -> str | None:
         devices = self.agent.devices

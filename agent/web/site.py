@@ -44,7 +44,7 @@ class ActionRefused(Exception):
 
 
 class StatusSource(Protocol):
-    def snapshot(self) -> Snapshot: ...  # may read the database: called in a thread
+    async def snapshot(self) -> Snapshot: ...
 
     def slip(self, job_id: str | None) -> str | None: ...  # a job's slip as HTML (None: the latest)
 
@@ -146,7 +146,7 @@ class StatusSite:
         if session is None:
             return Response.redirect("/login")
         version = self.changes.version
-        snapshot = await asyncio.to_thread(self.source.snapshot)
+        snapshot = await self.source.snapshot()
         notice = _notice(request.query)
         html = pages.status_page(snapshot, csrf=session.csrf, version=version, notice=notice,
                                  slip_html=self.source.slip(None) or "")  # fmt: skip
@@ -161,7 +161,7 @@ class StatusSite:
         except ValueError:
             return Response.text(HTTPStatus.BAD_REQUEST, "after must be a number")
         version = await self.changes.wait(after, LONG_POLL_SECONDS)
-        snapshot = await asyncio.to_thread(self.source.snapshot)
+        snapshot = await self.source.snapshot()
         html = pages.panel(snapshot, csrf=session.csrf, slip_html=self.source.slip(None) or "")
         return Response(HTTPStatus.OK, html.encode(), headers=[("X-Version", str(version))])
 

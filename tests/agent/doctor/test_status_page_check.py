@@ -16,7 +16,7 @@ from tests.support.daemon import TOKEN, free_port
 
 
 class _Source:
-    def snapshot(self) -> Snapshot:
+    async def snapshot(self) -> Snapshot:
         return Snapshot("test", 0.0, "store", True, 0.0, "gateway", 0, False)
 
     def slip(self, job_id: str | None) -> str | None:

@@ -33,7 +33,7 @@ class FakeSource:
         self.refuse_test_print: str | None = None
         self.slips: dict[str | None, str] = {None: SLIP, "p-41": '<div class="slip"><p>slip p-41</p></div>'}
 
-    def snapshot(self) -> Snapshot:
+    async def snapshot(self) -> Snapshot:
         self.snapshots += 1
         return self.state
 
