@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from agent.daemon.devices import PRINTER_POLL_SECONDS  # noqa: E402
 from agent.ecr.client import EcrClient  # noqa: E402
 from hardware_sim.gateway import GatewaySimulator  # noqa: E402
 from hardware_sim.printer import PrinterSimulator  # noqa: E402
@@ -108,7 +109,7 @@ def main() -> None:
     print(f"  status.get round trip, Unix    {percentiles(unix)}")
     print(f"  scan -> 'scan' event (pty)     {percentiles(latencies)}")
     print(f"  idle, no camera: RSS {rss:.1f} MiB, CPU {idle_cpu * 100:.2f}% of one core over {IDLE_SECONDS:.0f} s "
-          "(printer polled every 2 s)")
+          f"(printer polled every {PRINTER_POLL_SECONDS:g} s)")
     print(f"  cold start to ready (process start -> hello answered): "
           f"median {statistics.median(starts):.2f} s, runs {', '.join(f'{s:.2f}' for s in starts)} s")
 
