@@ -43,6 +43,7 @@ class Request:
     headers: dict[str, str]  # lower-case names; a repeated header keeps its last value
     body: bytes
     peer: str
+    target: str = ""  # as sent: path and query, for handlers that must see repeated parameters
 
     def form(self) -> dict[str, str]:
         if not self.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
@@ -91,9 +92,11 @@ def parse_target(target: str) -> tuple[str, dict[str, str]]:
 
 
 class HttpServer:
-    def __init__(self, host: str, port: int, handler: Handler) -> None:
+    def __init__(self, host: str, port: int, handler: Handler, *, max_head_bytes: int = MAX_HEAD_BYTES,
+                 idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> None:  # fmt: skip
         self.host, self.port = host, port
         self.handler = handler
+        self.max_head_bytes, self.idle_timeout = max_head_bytes, idle_timeout
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -118,7 +121,7 @@ class HttpServer:
         peer = writer.get_extra_info("peername")
         peer_host = str(peer[0]) if isinstance(peer, tuple) else "unix"
         self._writers.add(writer)
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head_bytes)
         try:
             if len(self._writers) > MAX_CONNECTIONS:
                 await self._send(conn, writer, Response.text(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections"))
@@ -154,7 +157,7 @@ class HttpServer:
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                data = await asyncio.wait_for(reader.read(65536), IDLE_TIMEOUT_SECONDS)
+                data = await asyncio.wait_for(reader.read(65536), self.idle_timeout)
                 conn.receive_data(data)
             elif isinstance(event, h11.Request):
                 head = event
@@ -169,7 +172,9 @@ class HttpServer:
                 assert head is not None
                 path, query = parse_target(head.target.decode("ascii", "replace"))
                 headers = {k.decode("ascii", "replace").lower(): v.decode("latin-1") for k, v in head.headers}
-                return Request(head.method.decode("ascii", "replace").upper(), path, query, headers, bytes(body), peer)
+                target = head.target.decode("ascii", "replace")
+                return Request(head.method.decode("ascii", "replace").upper(), path, query, headers, bytes(body), peer,
+                               target)  # fmt: skip
             else:  # ConnectionClosed, or PAUSED after the peer closed
                 return None
 

@@ -159,16 +159,23 @@ paper_mm = 58
 path = "{scanner.path}"
 kind = "serial"
 """
-        port, status_port = free_port(), free_port()
-        config = write_store_files(tmp_path, simulated_gateway.gateway.url,
-                                   simulated_gateway.gateway.alipay_public_key_pem, port, extra,
-                                   status_port=status_port)  # fmt: skip
-        running = Daemon(config, port, tmp_path / "daemon.log", status_port=status_port)
-        running.start()
-        try:
-            yield Store(running, printer, scanner)
-        finally:
-            running.stop()
+        with running_store(tmp_path, simulated_gateway, printer, scanner, extra) as store:
+            yield store
+
+
+@contextlib.contextmanager
+def running_store(tmp_path: Path, gateway: GatewayStore, printer: PrinterSimulator,
+                  scanner: SerialScannerSimulator, extra: str) -> Iterator[Store]:  # fmt: skip
+    """The daemon started on these devices (config `extra`), with its status page; stopped after."""
+    port, status_port = free_port(), free_port()
+    config = write_store_files(tmp_path, gateway.gateway.url, gateway.gateway.alipay_public_key_pem, port, extra,
+                               status_port=status_port)  # fmt: skip
+    running = Daemon(config, port, tmp_path / "daemon.log", status_port=status_port)
+    running.start()
+    try:
+        yield Store(running, printer, scanner)
+    finally:
+        running.stop()
 
 
 @dataclass
@@ -200,17 +207,22 @@ port = {callback_port}
 """
 
 
-@pytest.fixture
-def member_store(tmp_path: Path, simulated_gateway: GatewayStore) -> Iterator[MemberStore]:
+def card_template(gateway: GatewayStore) -> str:
+    """A card template (prefix LOTUS) made on the simulated gateway, as the merchant's set-up does."""
     import asyncio
 
     from tests.support.gateway import make_template
 
     async def template() -> str:
-        async with simulated_gateway.client() as client:
+        async with gateway.client() as client:
             return await make_template(client, prefix="LOTUS")
 
-    template_id = asyncio.run(template())
+    return asyncio.run(template())
+
+
+@pytest.fixture
+def member_store(tmp_path: Path, simulated_gateway: GatewayStore) -> Iterator[MemberStore]:
+    template_id = card_template(simulated_gateway)
     with PrinterSimulator(tmp_path / "slips", paper_mm=80) as printer:
         port, callback_port, status_port = free_port(), free_port(), free_port()
         config = write_store_files(tmp_path, simulated_gateway.gateway.url,
@@ -228,19 +240,10 @@ def member_store(tmp_path: Path, simulated_gateway: GatewayStore) -> Iterator[Me
 @contextlib.contextmanager
 def member_store_with_scanner(tmp_path: Path, gateway: GatewayStore) -> Iterator[Store]:
     """The daemon with membership cards, a printer, a serial scanner and its status page."""
-    import asyncio
-
-    from tests.support.gateway import make_template
-
-    async def template() -> str:
-        async with gateway.client() as client:
-            return await make_template(client, prefix="LOTUS")
-
-    template_id = asyncio.run(template())
+    template_id = card_template(gateway)
     with PrinterSimulator(tmp_path / "slips", paper_mm=80) as printer, \
             SerialScannerSimulator(link_path=str(tmp_path / "scanner")) as scanner:  # fmt: skip
-        port, callback_port, status_port = free_port(), free_port(), free_port()
-        extra = member_config(template_id, printer.port, callback_port) + f"""
+        extra = member_config(template_id, printer.port, free_port()) + f"""
 [codes]
 card_prefixes = ["LOTUS"]
 
@@ -248,11 +251,5 @@ card_prefixes = ["LOTUS"]
 path = "{scanner.path}"
 kind = "serial"
 """
-        config = write_store_files(tmp_path, gateway.gateway.url, gateway.gateway.alipay_public_key_pem, port, extra,
-                                   status_port=status_port)  # fmt: skip
-        running = Daemon(config, port, tmp_path / "daemon.log", status_port=status_port)
-        running.start()
-        try:
-            yield Store(running, printer, scanner)
-        finally:
-            running.stop()
+        with running_store(tmp_path, gateway, printer, scanner, extra) as store:
+            yield store
