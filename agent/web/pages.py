@@ -15,7 +15,7 @@ STYLE = """
 body{font:15px/1.4 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
 header{background:#1d2330;color:#fff;padding:.6em 1em;display:flex;gap:1.5em;align-items:center;flex-wrap:wrap}
 header h1{font-size:1.1em;margin:0}header form{margin-left:auto}
-main{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));gap:1em;padding:1em}
+main{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));grid-auto-flow:dense;gap:1em;padding:1em}
 section{background:#fff;border-radius:6px;padding:.4em 1em 1em;box-shadow:0 1px 2px #0002;min-width:0}
 h2{font-size:1em;margin:.6em 0}table{border-collapse:collapse;width:100%}
 td,th{text-align:left;padding:.25em .4em;border-bottom:1px solid #e4e6ea;vertical-align:top;overflow-wrap:break-word}
