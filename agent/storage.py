@@ -5,6 +5,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+DATABASE_FILENAME = "agent.db"
+
+
+def database_path(state_dir: Path) -> Path:
+    """Where the daemon keeps its database (the doctor and the support bundle look there too)."""
+    return state_dir / DATABASE_FILENAME
+
 
 def open_database(path: Path, schema: str) -> sqlite3.Connection:
     """WAL with synchronous=FULL (durable across power loss; NORMAL is not), autocommit, schema applied."""

@@ -30,6 +30,7 @@ from agent.members.store import MemberStore
 from agent.sales.machine import Sale
 from agent.sales.service import PaymentService, PaymentSettings
 from agent.sales.store import SaleStore
+from agent.storage import database_path
 from agent.web import Changes, HttpServer, Sessions, StatusSite
 from drivers.printer import PrintJob
 from offline_queue import Caps, Dispatcher, JobEvent, Outbox
@@ -91,7 +92,7 @@ class Agent:
 
     @property
     def database_path(self) -> Path:
-        return self.config.paths.state_dir / "agent.db"
+        return database_path(self.config.paths.state_dir)
 
     async def start(self) -> None:
         config = self.config

@@ -12,9 +12,9 @@ from typing import Any
 
 from agent.cli.queue import stats_to_json
 from agent.daemon.logs import mask_secrets
+from agent.storage import database_path
 from offline_queue import Outbox, State
 
-DB_FILENAME = "agent.db"  # as the daemon names it in paths.state_dir
 MAX_DEAD_JOBS = 500
 
 
@@ -24,7 +24,7 @@ def _when(epoch: float) -> str:
 
 def summarize(state_dir: Path) -> dict[str, Any]:
     """The summary; raises OSError/OutboxError/sqlite3 errors, which the bundle records as a note."""
-    path = state_dir / DB_FILENAME
+    path = database_path(state_dir)
     if not path.exists():
         return {"database": str(path), "note": "no database (the agent creates it at its first start)"}
     with Outbox.open(path, check_integrity=False, move_corrupt_aside=False) as outbox:

@@ -10,15 +10,15 @@ from pathlib import Path
 
 from agent.doctor.context import Context
 from agent.doctor.finding import Finding, fail, ok, warn
+from agent.storage import database_path as path_in
 from offline_queue import CorruptDatabase, Outbox, OutboxError, State, Stats
 
-DB_FILENAME = "agent.db"  # as the daemon names it in paths.state_dir
 NEAR_CAP = 0.8  # warn from 80 % of a cap
 STUCK_SECONDS = 3600.0  # a backlog whose oldest job waits this long is not draining
 
 
 def database_path(ctx: Context) -> Path:
-    return ctx.agent_config.paths.state_dir / DB_FILENAME
+    return path_in(ctx.agent_config.paths.state_dir)
 
 
 def judge_size(db_bytes: int, max_megabytes: int) -> Finding:
