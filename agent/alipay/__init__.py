@@ -11,6 +11,7 @@ from .errors import (
     BusinessError,
     ConfigurationError,
     GatewayUnreachableError,
+    NoAnswerError,
     ResponseVerificationError,
     RetryableError,
     TransientError,
@@ -21,7 +22,7 @@ from .protocol import Credentials, OpenApiProtocol, resolve_gateway
 
 __all__ = [
     "AlipayClient", "AlipayError", "BusinessError", "ConfigurationError", "Credentials", "GatewayUnreachableError",
-    "KeyFormatError",
+    "KeyFormatError", "NoAnswerError",
     "OpenApiProtocol", "ResponseVerificationError", "RetryableError", "Timeouts", "TransientError",
     "UnknownOutcomeError", "load_private_key", "load_public_key", "resolve_gateway",
 ]  # fmt: skip

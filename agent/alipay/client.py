@@ -1,8 +1,9 @@
 """The HTTP shell around `OpenApiProtocol`: httpx, explicit timeouts, transport errors mapped to the model.
 
-Whether a transport failure is retryable depends on whether the request may have reached Alipay:
-a refused or timed-out *connection* never sent a byte (retryable); anything after the request was
-written (read timeout, reset, truncated reply) has an unknown outcome.
+Whether a transport failure is retryable depends on whether the request may have reached Alipay.
+Only a failure to *connect* (refused, DNS, TLS handshake, connect or pool timeout) proves that not a
+byte was sent: `GatewayUnreachableError`. Anything after that (write or read failure, reset, read
+timeout, truncated or oversized reply, any other surprise) is `NoAnswerError`: the outcome is unknown.
 """
 
 from __future__ import annotations
@@ -18,10 +19,29 @@ import httpx
 
 from .apis.base import ApiRequest
 from .envelope import PreparedRequest, utc_now
-from .errors import AlipayError, GatewayUnreachableError, UnknownOutcomeError
+from .errors import AlipayError, GatewayUnreachableError, NoAnswerError, ResponseVerificationError
 from .protocol import Credentials, OpenApiProtocol
 
 R = TypeVar("R")
+
+# Alipay's replies are a few KiB; a larger one is not Alipay's, and is not read into memory.
+MAX_REPLY_BYTES = 2 * 1024 * 1024
+
+
+class ReplyTooLarge(Exception):
+    pass
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    """The (decoded) body, refusing more than `limit` bytes, so a hostile peer cannot exhaust memory."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ReplyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 # Told of every call: (method, outcome, seconds). Outcome is "success" or an AlipayError kind
 # ("business_failure", "configuration_error", "retryable", "unreachable", "unknown_outcome", ...).
@@ -84,27 +104,28 @@ class AlipayClient:
 
     async def _send(self, prepared: PreparedRequest, timeouts: Timeouts | None) -> tuple[int, bytes]:
         method = prepared.method
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"data": prepared.body}
         if timeouts is not None:
             kwargs["timeout"] = timeouts.to_httpx()
         if prepared.files:
-            kwargs["data"] = prepared.body
             kwargs["files"] = {
                 name: (part.filename, part.content, part.content_type) for name, part in prepared.files.items()
             }
-        else:
-            kwargs["data"] = prepared.body
         try:
-            response = await self._http.post(prepared.url, **kwargs)
-            return response.status_code, response.content
+            async with self._http.stream("POST", prepared.url, **kwargs) as response:
+                return response.status_code, await _read_bounded(response, MAX_REPLY_BYTES)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise GatewayUnreachableError(f"gateway unreachable ({type(exc).__name__})", method=method) from None
+        except ReplyTooLarge:
+            raise ResponseVerificationError(
+                f"reply larger than {MAX_REPLY_BYTES} bytes; the request may have been processed", method=method
+            ) from None
         except httpx.TimeoutException as exc:
-            raise UnknownOutcomeError(
+            raise NoAnswerError(
                 f"no answer in time ({type(exc).__name__}); the request may have been processed", method=method
             ) from None
-        except httpx.TransportError as exc:
-            raise UnknownOutcomeError(
+        except Exception as exc:  # reset, truncated reply, TLS or protocol surprises: all unknown
+            raise NoAnswerError(
                 f"connection lost ({type(exc).__name__}); the request may have been processed", method=method
             ) from None
 

@@ -143,9 +143,11 @@ def locate_response(body: bytes, method: str, charset: str = "utf-8") -> Respons
         raise MalformedResponse(f"the body is not valid {charset}") from None
     try:
         members = _top_level_members(text)
-    except (ValueError, IndexError) as exc:
-        if isinstance(exc, MalformedResponse):
-            raise
+    except MalformedResponse:
+        raise
+    except RecursionError:  # the JSON scanner recurses once per nesting level
+        raise MalformedResponse("the body is nested too deeply") from None
+    except (ValueError, IndexError):
         raise MalformedResponse("the body is not valid JSON") from None
     expected = response_node_name(method)
     names = [m[0] for m in members]

@@ -4,14 +4,21 @@
     ├── BusinessError          definite failure (declined, code invalid, card not found...): don't retry as is
     ├── ConfigurationError     bad key, unknown app id, missing permission, clock: a person must fix it
     └── TransientError
-        ├── RetryableError     nothing happened (never sent, 20000, HTTP 5xx): retry with the same params
-        │   └── GatewayUnreachableError   no connection at all (the line or Alipay is down)
-        └── UnknownOutcomeError   the request may have taken effect (timeout after sending, dropped
-            │                     connection, unverifiable response): retry only with the same
-            │                     idempotency key, or query first
-            └── ResponseVerificationError   unsigned, badly signed or garbled response: never a success
+        ├── RetryableError     Alipay said nothing happened (20000 on a call that moves no money):
+        │   │                  retry with the same params
+        │   └── GatewayUnreachableError   the request provably never left this PC (connection refused,
+        │                                 DNS or TLS failure, connect timeout)
+        └── UnknownOutcomeError   the request may have taken effect: retry only with the same
+            │                     idempotency key, or query first (20000 / ACQ.SYSTEM_ERROR on trade.pay,
+            │                     a verified reply with a code we do not know)
+            ├── NoAnswerError     sent, but no answer from Alipay: read timeout, reset or truncated reply
+            │                     after the request was written, any HTTP status other than 200 (a 502/503/504
+            │                     from a proxy or load balancer may come after Alipay took the money)
+            └── ResponseVerificationError   unsigned, badly signed, garbled or hostile reply: never a success
 
-`classify()` is the pure decision from (method, code, sub_code) to one of these classes.
+The rule for money: only `GatewayUnreachableError` proves a request was not sent. Everything else
+about a money-moving call that is not a verified definite answer is unknown and is resolved by query
+(then cancel). `classify()` is the pure decision from (method, code, sub_code) to one of these classes.
 """
 
 from __future__ import annotations
@@ -114,6 +121,12 @@ class UnknownOutcomeError(TransientError):
     kind = "unknown_outcome"
 
 
+class NoAnswerError(UnknownOutcomeError):
+    """The request was (or may have been) written, and no verified answer came back."""
+
+    kind = "no_answer"
+
+
 class ResponseVerificationError(UnknownOutcomeError):
     kind = "unverified_response"
 
@@ -136,6 +149,8 @@ _APP_AUTH_SUB_CODES = frozenset(
 )  # fmt: skip
 # trade.pay is not idempotent in effect: "unavailable" there may mean "paid". Query before anything else.
 _PAY_METHODS = frozenset({"alipay.trade.pay"})
+# Business answers to trade.pay that do not say the payment failed: the order number may be paid.
+_PAY_MAYBE_PAID_SUB_CODES = frozenset({"ACQ.TRADE_HAS_SUCCESS"})
 
 
 def classify(method: str, code: str | None, sub_code: str | None) -> type[AlipayError] | None:
@@ -146,6 +161,8 @@ def classify(method: str, code: str | None, sub_code: str | None) -> type[Alipay
         return None
     if code == "20000" or sub_code == "ACQ.SYSTEM_ERROR":
         return UnknownOutcomeError if method in _PAY_METHODS else RetryableError
+    if method in _PAY_METHODS and sub_code in _PAY_MAYBE_PAID_SUB_CODES:
+        return UnknownOutcomeError
     if code == "20001":
         return ConfigurationError if sub_code in _APP_AUTH_SUB_CODES else BusinessError
     if code in ("40001", "40006"):

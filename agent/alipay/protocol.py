@@ -27,8 +27,8 @@ from .errors import (
     AlipayError,
     ConfigurationError,
     GatewayReply,
+    NoAnswerError,
     ResponseVerificationError,
-    RetryableError,
     UnknownOutcomeError,
     classify,
 )
@@ -94,12 +94,25 @@ class OpenApiProtocol:
         return PreparedRequest(request.METHOD, self.gateway_url, query, body, request.files())
 
     def parse(self, request: ApiRequest[R], status_code: int, body: bytes) -> R:
+        """The typed result, or the error of the model. Never anything else, whatever the bytes hold:
+        a hostile reply (nested 10,000 levels deep, huge numbers, wrong types) ends as an AlipayError."""
         method = request.METHOD
-        if status_code >= 500:
-            raise RetryableError(f"HTTP {status_code} from the gateway", method=method, http_status=status_code)
+        try:
+            return self._parse(request, status_code, body)
+        except AlipayError:
+            raise
+        except Exception as exc:  # RecursionError, MemoryError-free oddities of hostile JSON, parser bugs
+            raise ResponseVerificationError(
+                f"unreadable reply ({type(exc).__name__})", method=method, http_status=status_code
+            ) from None
+
+    def _parse(self, request: ApiRequest[R], status_code: int, body: bytes) -> R:
+        method = request.METHOD
         if status_code != 200:
-            # A proxy or captive portal answered; nothing says whether Alipay saw the request.
-            raise UnknownOutcomeError(f"unexpected HTTP {status_code}", method=method, http_status=status_code)
+            # Alipay answers every call with HTTP 200. Anything else comes from a proxy, a load balancer
+            # or a portal on the way, which may have answered after Alipay took the request: unknown.
+            raise NoAnswerError(f"HTTP {status_code} instead of Alipay's answer; the request may have been "
+                                "processed", method=method, http_status=status_code)  # fmt: skip
         node = self._verified_node(method, body)
         data = node.data
         reply = GatewayReply(_text(data.get("code")), _text(data.get("msg")), _text(data.get("sub_code")),
@@ -114,8 +127,9 @@ class OpenApiProtocol:
             raise error_class(reply.msg or "gateway error", method=method, reply=reply, http_status=status_code)
         try:
             return request.parse(data)
-        except (ValueError, TypeError) as exc:
-            raise UnknownOutcomeError(f"unexpected success reply: {exc}", method=method, reply=reply) from None
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            raise UnknownOutcomeError(f"unexpected success reply: {type(exc).__name__}", method=method,
+                                      reply=reply) from None  # fmt: skip
 
     def _verified_node(self, method: str, body: bytes) -> ResponseNode:
         try:
@@ -148,10 +162,20 @@ class OpenApiProtocol:
         )
 
 
+_MAX_FIELD_CHARS = 2048  # code, msg, sub_code, sub_msg: Alipay's are short; a longer one is not believed
+
+
 def _text(value: Any) -> str | None:
+    """A reply field as text. Only strings and plain numbers are; anything else (lists, objects, huge
+    numbers) makes the reply unreadable rather than being rendered, which can itself fail."""
     if value is None:
         return None
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise MalformedResponse("a reply field has the wrong type")
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > _MAX_FIELD_CHARS:
+        raise MalformedResponse("a reply field is too long")
+    return text
 
 
 __all__ = ["AlipayError", "Credentials", "OpenApiProtocol", "resolve_gateway"]

@@ -95,7 +95,8 @@ def explain_alipay_error(args: argparse.Namespace, error: AlipayError) -> int:
     if getattr(args, "json", False):
         print(json.dumps({"ok": False, "error": error.to_dict()}, ensure_ascii=False))
         return code
-    lines = [f"error: {error.method} failed ({error.kind.replace('_', ' ')}): {error.message}"]
+    lines = [f"error: {error.method} failed ({_KIND_WORDS.get(error.kind, error.kind.replace('_', ' '))}): "
+             f"{error.message}"]  # fmt: skip
     if error.code or error.sub_code:
         lines.append(f"  code: {error.code or '-'}  sub_code: {error.sub_code or '-'}")
     if error.sub_msg:
@@ -106,6 +107,10 @@ def explain_alipay_error(args: argparse.Namespace, error: AlipayError) -> int:
         lines.append("  the command is safe to run again: it reuses the same request ids")
     print("\n".join(lines), file=sys.stderr)
     return code
+
+
+# The model's kinds in words; the two kinds under "unknown outcome" say so first.
+_KIND_WORDS = {"no_answer": "unknown outcome, no answer", "unverified_response": "unknown outcome, unverified reply"}
 
 
 def run_with_client(

@@ -227,7 +227,7 @@ class Agent:
 
     def status(self) -> dict[str, Any]:
         stats = self.outbox.stats()
-        active = self.sales.active()
+        active = self.payments.blocking() or self.sales.active()  # the sale in play before one being reversed
         return {
             "agent": {"version": self.version, "uptime_seconds": round(time.time() - self.started_at, 1),
                       "epoch": self.events.epoch},
@@ -260,7 +260,9 @@ class Agent:
         self.metrics.alipay_call(method, outcome, seconds)
         if outcome == "unreachable":
             self.connectivity.report(False)
-        elif outcome != "unknown_outcome":
+        elif outcome in ("no_answer", "unverified_response"):
+            self.connectivity.suspect()  # sent, and nothing Alipay signed came back: probe now
+        else:
             self.connectivity.report(True)  # Alipay answered, whatever it said
 
     def _sale_changed(self, sale: Sale) -> None:
@@ -272,7 +274,7 @@ class Agent:
         self.status_source.scanned(scan)
         self._changed()
         if scan.classification.kind is CodeClass.MEMBER_CARD:
-            for sale in self.sales.active():  # a member card shown during a sale joins it
+            for sale in self.payments.blocking():  # a member card shown during a sale joins it
                 with contextlib.suppress(Exception):
                     self.payments.attach_member(sale.sale_id, scan.code)
         if scan.classification.kind is CodeClass.ALIPAY_PAYMENT:
@@ -298,6 +300,7 @@ class Agent:
     def _network_changed(self, online: bool) -> None:
         if online:
             self.dispatcher.wake()
+        self.payments.network_changed(online)
         self.server.publish("network.status", self.connectivity.status())
         self._changed()
 

@@ -1,8 +1,11 @@
 """Is the gateway reachable? Probed on a schedule and told by every real call's outcome.
 
-A probe is a plain GET of the gateway URL: any HTTP answer means the line and Alipay's front door are
-up; a refused or timed-out connection means they are not. When the state flips to online, listeners
-(the outbox dispatcher) are woken at once.
+A probe is a plain GET of the gateway URL: an HTTP answer below 500 means the line and Alipay's front
+door are up; a refused, reset or timed-out connection, or a 5xx from the load balancer, means they are
+not. A real call that could not connect flips the state at once; a call that was sent but got no
+answer (reset, timeout, 5xx: Alipay may be down at the far end) makes the monitor probe at once rather
+than at its next turn, so new sales fail fast instead of waiting out an outage. Listeners (the outbox
+dispatcher, the payment service) hear every flip.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ Listener = Callable[[bool], None]
 
 class ConnectivityMonitor:
     def __init__(self, gateway_url: str, *, online_interval: float = 30.0, offline_interval: float = 3.0,
-                 timeout: float = 3.0) -> None:  # fmt: skip
+                 timeout: float = 3.0, min_gap: float = 0.5) -> None:  # fmt: skip
         self.gateway_url = gateway_url
+        self.min_gap = min_gap
         self.online_interval = online_interval
         self.offline_interval = offline_interval
         self.timeout = timeout
@@ -51,13 +55,19 @@ class ConnectivityMonitor:
         if not online:
             self._kick.set()
 
+    def suspect(self) -> None:
+        """A call was sent and got no answer: find out now whether Alipay is still there."""
+        if self.online:
+            self._kick.set()
+
     async def probe(self) -> bool:
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as http:
-                await http.get(self.gateway_url)
-        except httpx.HTTPError:
+            async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as http, \
+                    http.stream("GET", self.gateway_url) as response:  # the status is enough: no body read
+                status = response.status_code
+        except Exception:  # whatever stops an answer (httpx, ssl, OS) means "not reachable"
             return False
-        return True
+        return status < 500
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="connectivity")
@@ -74,6 +84,8 @@ class ConnectivityMonitor:
             interval = self.online_interval if self.online else self.offline_interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), interval)
+            # However many calls fail at once, probe at most once per gap.
+            await asyncio.sleep(self.min_gap)
             self._kick.clear()
 
     def status(self) -> dict[str, object]:

@@ -56,11 +56,14 @@ class Sale:
     pay_started_at: float | None = None
     deadline_at: float | None = None
     next_query_at: float | None = None
-    reason: str | None = None  # cashier-readable, for failed and cancelled sales
+    reason: str | None = None  # cashier-readable: why a sale failed, is being reversed, or was cancelled
     sub_code: str | None = None
     refunded: bool = False
     cancel_requested: bool = False
     member_card_no: str | None = None
+    # Why the trade is being reversed when the till did not ask: "deadline", "no_answer" (Alipay never
+    # answered the last query) or "outage" (Alipay judged unreachable). It decides the reason shown.
+    reversal_cause: str | None = None
     history: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -100,7 +103,8 @@ def paid(sale: Sale, trade_no: str | None) -> Sale:
     if sale.cancel_requested:
         # The cashier abandoned the sale while the customer paid: give the money back (cancel refunds).
         return start_reversal(replace(sale, trade_no=trade_no or sale.trade_no), "paid after the till cancelled")
-    return _moved(sale, SaleState.SUCCEEDED, "paid", trade_no=trade_no or sale.trade_no, next_query_at=None)
+    return _moved(sale, SaleState.SUCCEEDED, "paid", trade_no=trade_no or sale.trade_no, next_query_at=None,
+                  reason=None)  # fmt: skip
 
 
 def declined(sale: Sale, sub_code: str | None, reason: str) -> Sale:
@@ -119,11 +123,38 @@ def waiting_for_buyer(
                   next_query_at=now + interval)  # fmt: skip
 
 
+class QueryOutcome(StrEnum):
+    """What one trade.query told, beyond the trade status."""
+
+    ANSWERED = "answered"  # Alipay answered (a status, or "no such trade yet")
+    NO_ANSWER = "no_answer"  # the query got no verified answer; the line may be fine
+    UNREACHABLE = "unreachable"  # no answer, and Alipay is judged unreachable right now
+
+
+# While the trade is being reversed, and once it is, the cashier reads one of these.
+REVERSING_REASONS = {
+    "deadline": "the customer did not confirm in time: cancelling the payment (refunded if it was taken)",
+    "no_answer": "Alipay did not answer, so the payment could not be confirmed: cancelling it (refunded if it "
+    "was taken); take another payment method",
+    "outage": "Alipay is unreachable, so the payment could not be confirmed: it is cancelled automatically "
+    "(refunded if it was taken) once Alipay answers; take another payment method",
+}
+CANCELLED_REASONS = {
+    "deadline": "the customer did not confirm in time",
+    "no_answer": "Alipay did not answer in time, so the payment was cancelled",
+    "outage": "Alipay was unreachable, so the payment was cancelled",
+}
+
+
 def after_query(
-    sale: Sale, trade_status: str | None, now: float, trade_no: str | None = None,
-    interval: float = QUERY_INTERVAL_SECONDS,
+    sale: Sale, trade_status: str | None, now: float, trade_no: str | None = None, *,
+    interval: float = QUERY_INTERVAL_SECONDS, outcome: QueryOutcome = QueryOutcome.ANSWERED,
 ) -> Sale:  # fmt: skip
-    """Decide from a trade.query answer (None: the query itself failed or the trade is not there yet)."""
+    """Decide from a trade.query answer (status None: the query failed or the trade is not there yet).
+
+    Alipay unreachable: waiting is pointless and keeps the cashier in the dark, so the trade is
+    reversed at once; the cancel waits in the outbox until Alipay answers, refunding it if it was paid.
+    """
     if trade_status in ("TRADE_SUCCESS", "TRADE_FINISHED"):
         return paid(sale, trade_no)
     if trade_status == "TRADE_CLOSED":
@@ -131,14 +162,20 @@ def after_query(
                       next_query_at=None)  # fmt: skip
     if sale.cancel_requested:
         return start_reversal(sale, "cancel requested by the ECR")
+    if trade_status is None and outcome is QueryOutcome.UNREACHABLE:
+        return start_reversal(sale, "Alipay unreachable", cause="outage")
     if sale.deadline_at is not None and now >= sale.deadline_at:
-        return start_reversal(sale, "not paid before the deadline")
+        cause = "deadline" if outcome is QueryOutcome.ANSWERED else "no_answer"
+        return start_reversal(sale, "not paid before the deadline", cause=cause)
     return replace(sale, next_query_at=now + interval, trade_no=trade_no or sale.trade_no)
 
 
-def start_reversal(sale: Sale, note: str) -> Sale:
+def start_reversal(sale: Sale, note: str, *, cause: str | None = None) -> Sale:
     """Cancel the trade immediately after the last query (persist this before trade.cancel)."""
-    return _moved(sale, SaleState.REVERSING, note, next_query_at=None)
+    if sale.cancel_requested:
+        cause = None
+    reason = REVERSING_REASONS.get(cause or "", "cancelling the payment at Alipay (refunded if it was taken)")
+    return _moved(sale, SaleState.REVERSING, note, next_query_at=None, reversal_cause=cause, reason=reason)
 
 
 def reversed_(sale: Sale, action: str | None) -> Sale:
@@ -146,8 +183,12 @@ def reversed_(sale: Sale, action: str | None) -> Sale:
     refunded = action == "refund"
     if sale.cancel_requested:
         reason = "cancelled at the till" + (" (the customer's payment was refunded)" if refunded else "")
+    elif action is None and sale.reversal_cause in (None, "deadline"):
+        # Alipay answered every query and the cancel found no trade: the payment never got there.
+        reason = "Alipay has no record of this payment: no money was taken"
     else:
-        reason = "the customer did not confirm in time" + ("; payment refunded" if refunded else "")
+        base = CANCELLED_REASONS.get(sale.reversal_cause or "", CANCELLED_REASONS["deadline"])
+        reason = base + ("; payment refunded" if refunded else "")
     return _moved(sale, SaleState.CANCELLED, f"trade.cancel action={action}", refunded=refunded, reason=reason)
 
 

@@ -20,17 +20,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from agent.alipay import AlipayClient, AlipayError, BusinessError, ConfigurationError, RetryableError
+from agent.alipay import AlipayClient, AlipayError, BusinessError, ConfigurationError, GatewayUnreachableError
 from agent.alipay.apis import TradeCancel, TradePay, TradeQuery, normalise_amount
 
 from . import machine as m
-from .machine import Sale, SaleState
+from .machine import QueryOutcome, Sale, SaleState
 from .store import SaleStore
 
 log = logging.getLogger(__name__)
 
 CANCEL_RETRY_FLAG_ATTEMPTS = 3
 CANCEL_RETRY_DELAY_SECONDS = 2.0  # the official F2F demo waits 2 s between cancels with retry_flag=Y
+# A sale whose driving failed on a bug is driven again after this (doubling up to the maximum), never
+# left in an open state until the next restart.
+REDRIVE_FIRST_DELAY_SECONDS = 1.0
+REDRIVE_MAX_DELAY_SECONDS = 60.0
 
 
 class ReversalQueue(Protocol):
@@ -108,11 +112,11 @@ class PaymentService:
             if known != fingerprint:
                 raise SaleError("IDEMPOTENCY_CONFLICT", f"sale {sale_id} exists with different details")
             return sale
-        active = self.store.active()
-        if active:
-            raise SaleError("BUSY", f"sale {active[0].sale_id} is still active on this till")
         if not self.online():
             raise SaleError("NETWORK_UNAVAILABLE", "Alipay is unreachable: take another payment method")
+        active = self.blocking()
+        if active:
+            raise SaleError("BUSY", f"sale {active[0].sale_id} is still active on this till")
         sale = Sale(sale_id=sale_id, amount=amount, subject=subject, state=SaleState.WAITING_FOR_CODE,
                     created_at=self.clock(), store_id=store_id, operator_id=operator_id)  # fmt: skip
         self.store.insert(sale, fingerprint)
@@ -155,6 +159,17 @@ class PaymentService:
         sale = replace(sale, member_card_no=card_no)
         self._save(sale)
         return sale
+
+    def blocking(self) -> list[Sale]:
+        """The sales that keep the till busy. A sale being reversed does not: its outcome is decided (no
+        money is kept) and the agent finishes the reversal on its own, even across an outage."""
+        return [sale for sale in self.store.active() if sale.state is not SaleState.REVERSING]
+
+    def network_changed(self, online: bool) -> None:
+        """Alipay judged unreachable: sales waiting on a query decide now instead of at their next poll."""
+        if not online:
+            for wake in self._wake.values():
+                wake.set()
 
     def reversal_confirmed(self, sale_id: str, action: str | None) -> None:
         """The outbox delivered the cancel: the sale ends."""
@@ -220,19 +235,31 @@ class PaymentService:
         task.add_done_callback(done)
 
     async def _run(self, sale: Sale) -> None:
-        try:
-            if sale.state is SaleState.PAYING:
-                code = self._codes.pop(sale.sale_id, None)
-                sale = await self._pay(sale, code) if code else self._unknown(sale, "resumed after a restart")
-            while sale.state is SaleState.WAITING_BUYER:
-                sale = await self._poll_once(sale)
-            if sale.state is SaleState.REVERSING:
-                await self._reverse(sale)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # Never lose a sale to a bug: the state on disk is resumed at the next start.
-            log.exception("sale %s: unexpected error; it resumes at the next start", sale.sale_id)
+        delay = REDRIVE_FIRST_DELAY_SECONDS
+        while True:
+            try:
+                await self._advance(sale)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Never leave a trade open on a bug (or a full disk): drive the stored state again soon.
+                log.exception("sale %s: unexpected error; driving it again in %.0f s", sale.sale_id, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDRIVE_MAX_DELAY_SECONDS)
+            sale = self.get(sale.sale_id) or sale
+            if sale.final:
+                return
+
+    async def _advance(self, sale: Sale) -> None:
+        if sale.state is SaleState.PAYING:
+            code = self._codes.pop(sale.sale_id, None)
+            # Without the code (a restart, or a failure after trade.pay was attempted) only a query can tell.
+            sale = await self._pay(sale, code) if code else self._unknown(sale, "pay outcome unknown: querying")
+        while sale.state is SaleState.WAITING_BUYER:
+            sale = await self._poll_once(sale)
+        if sale.state is SaleState.REVERSING:
+            await self._reverse(sale)
 
     def _unknown(self, sale: Sale, note: str) -> Sale:
         sale = m.waiting_for_buyer(sale, self.clock(), note=note, interval=0.0)
@@ -244,23 +271,26 @@ class PaymentService:
         request = TradePay(out_trade_no=sale.out_trade_no, auth_code=code, subject=sale.subject,
                            total_amount=sale.amount, store_id=sale.store_id, operator_id=sale.operator_id,
                            terminal_id=self.settings.till_id)  # fmt: skip
-        error: AlipayError | None = None
+        error: Exception | None = None
         try:
             result = await self.client.execute(request)
-        except AlipayError as exc:
+        except Exception as exc:  # an AlipayError, or a bug: either way trade.pay may have been sent
             error = exc
         # The ECR may have asked to cancel while trade.pay was in flight: decide on the stored sale.
         sale = self.get(sale.sale_id) or sale
-        if isinstance(error, BusinessError):
+        if isinstance(error, GatewayUnreachableError):
+            # Provably never left this PC (no connection was made): nothing to reverse.
+            sale = m.declined(sale, "NETWORK_UNAVAILABLE", "Alipay is unreachable: take another payment method")
+        elif isinstance(error, BusinessError):
             sale = m.declined(sale, error.sub_code, m.decline_reason(error.sub_code, error.sub_msg))
         elif isinstance(error, ConfigurationError):
             sale = m.declined(sale, error.sub_code, "the agent's Alipay set-up is wrong: call the technician")
             log.error("trade.pay refused for a set-up problem: %s", error)
-        elif isinstance(error, RetryableError):
-            # Never reached Alipay (connection refused): nothing to reverse; take another payment.
-            sale = m.declined(sale, "NETWORK_UNAVAILABLE", "Alipay is unreachable: take another payment method")
         elif error is not None:
-            return self._unknown(sale, f"pay outcome unknown ({error.kind}): querying")
+            # 5xx from a proxy, a reset or timeout after sending, a garbled or hostile reply, 20000: Alipay
+            # may have taken the money. Only a query (then a cancel) can end this sale truthfully.
+            kind = error.kind if isinstance(error, AlipayError) else type(error).__name__
+            return self._unknown(sale, f"pay outcome unknown ({kind}): querying")
         elif result.in_process:
             sale = m.waiting_for_buyer(sale, self.clock(), result.trade_no, "buyer confirming on the phone",
                                        interval=self.settings.query_interval)  # fmt: skip
@@ -281,23 +311,34 @@ class PaymentService:
         sale = fresh if fresh is not None else sale
         status: str | None = None
         trade_no: str | None = None
+        outcome = QueryOutcome.ANSWERED
         try:
             answer = await self.client.execute(TradeQuery(out_trade_no=sale.out_trade_no))
             status, trade_no = answer.trade_status, answer.trade_no
-        except AlipayError as exc:
-            log.info("sale %s: trade.query gave %s; trying again", sale.sale_id, exc.kind)
-        sale = m.after_query(sale, status, self.clock(), trade_no, interval=self.settings.query_interval)
+        except BusinessError as exc:  # e.g. ACQ.TRADE_NOT_EXIST: Alipay answered, the trade is not there (yet)
+            log.info("sale %s: trade.query answered %s; trying again", sale.sale_id, exc.sub_code or exc.code)
+        except Exception as exc:  # no verified answer (or a bug): the trade may be open
+            outcome = QueryOutcome.NO_ANSWER if self.online() else QueryOutcome.UNREACHABLE
+            kind = exc.kind if isinstance(exc, AlipayError) else type(exc).__name__
+            log.info("sale %s: trade.query gave %s (%s)", sale.sale_id, kind, outcome.value)
+        sale = self.get(sale.sale_id) or sale  # an ECR cancel may have been recorded during the query
+        sale = m.after_query(sale, status, self.clock(), trade_no, interval=self.settings.query_interval,
+                             outcome=outcome)  # fmt: skip
         self._save(sale)
         return sale
 
     async def _reverse(self, sale: Sale) -> None:
         assert sale.out_trade_no is not None
         for attempt in range(CANCEL_RETRY_FLAG_ATTEMPTS):
+            if not self.online():
+                log.warning("sale %s: Alipay unreachable; the cancel waits in the outbox", sale.sale_id)
+                break
             try:
                 result = await self.client.execute(TradeCancel(out_trade_no=sale.out_trade_no))
-            except AlipayError as exc:
+            except Exception as exc:  # not confirmed, whatever happened: the outbox retries until it is
+                kind = exc.kind if isinstance(exc, AlipayError) else type(exc).__name__
                 log.warning("sale %s: trade.cancel not confirmed (%s); handing it to the outbox", sale.sale_id,
-                            exc.kind)  # fmt: skip
+                            kind)  # fmt: skip
                 break
             if not result.should_retry:
                 self._save(m.reversed_(sale, result.action))

@@ -40,8 +40,8 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--fault", action="append", default=[], metavar="KEY=VALUE",
-        help="fault injection: latency=S error_rate=P reset_rate=P drop_rate=P bad_sign_rate=P outage=S "
-        "methods=m1,m2 seed=N (repeatable)",
+        help="fault injection: latency=S error_rate=P reset_rate=P drop_rate=P bad_sign_rate=P proxy_5xx_rate=P "
+        "processed_5xx_rate=P outage=S methods=m1,m2 seed=N (repeatable)",
     )  # fmt: skip
     parser.add_argument("--faults-json", metavar="JSON_OR_FILE", help="fault plan as JSON text or a JSON file")
     parser.set_defaults(handler=run)

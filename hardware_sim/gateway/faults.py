@@ -3,7 +3,10 @@
 Kinds: `latency` (seconds added before processing), `error_rate` (reply 20000 isp.unknow-error
 without processing), `reset_rate` (reset the connection before processing), `drop_rate` (process,
 then close without replying: the caller cannot know it happened), `bad_sign_rate` (a well-formed
-but wrong response signature), `outage_until` (epoch seconds: until then every connection is reset).
+but wrong response signature), `outage_until` (epoch seconds: until then every connection is
+reset), and what a load balancer in front of the gateway does: `proxy_5xx_rate` (answer 503 with an
+HTML page without passing the request on) and `processed_5xx_rate` (pass it on, let it be processed,
+then answer 504 with an empty body: the buyer may be charged while the caller sees only an error).
 Rates are probabilities in [0, 1]; `methods` limits the plan (except outages) to some API methods."""
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class Action(Enum):
     DROP = "drop"
     BAD_SIGN = "bad_sign"
     OUTAGE = "outage"
+    PROXY_5XX = "proxy_5xx"
+    PROCESSED_5XX = "processed_5xx"
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ class Decision:
     latency: float = 0.0
 
 
-RATE_FIELDS = ("error_rate", "reset_rate", "drop_rate", "bad_sign_rate")
+RATE_FIELDS = ("error_rate", "reset_rate", "drop_rate", "bad_sign_rate", "proxy_5xx_rate", "processed_5xx_rate")
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class FaultPlan:
     reset_rate: float = 0.0
     drop_rate: float = 0.0
     bad_sign_rate: float = 0.0
+    proxy_5xx_rate: float = 0.0
+    processed_5xx_rate: float = 0.0
     outage_until: float = 0.0
     methods: frozenset[str] = field(default_factory=frozenset)  # empty = every method
     seed: int | None = None
@@ -63,6 +70,8 @@ class FaultPlan:
             (Action.ERROR, self.error_rate),
             (Action.DROP, self.drop_rate),
             (Action.BAD_SIGN, self.bad_sign_rate),
+            (Action.PROXY_5XX, self.proxy_5xx_rate),
+            (Action.PROCESSED_5XX, self.processed_5xx_rate),
         ):
             if rate and rng.random() < rate:
                 return Decision(action, self.latency)

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 GATEWAY_PATH = "/gateway.do"
 IMAGES_PATH = "/images/"  # where image.upload's image_url points
+# What a load balancer shows when it has no healthy backend (the shape of nginx's page).
+PROXY_503_PAGE = (b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
+                  b"<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n")
 
 
 class FaultSwitch:
@@ -132,6 +135,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.gateway.counters.fault(decision.action.value)
             self._abort(reset=True)
             return
+        if decision.action is Action.PROXY_5XX:
+            self.server.gateway.counters.fault(decision.action.value)
+            self._send(503, PROXY_503_PAGE, "text/html")
+            return
         if decision.latency:
             self.server.gateway.counters.fault("latency")
             time.sleep(decision.latency)
@@ -182,6 +189,10 @@ class _Handler(BaseHTTPRequestHandler):
         if decision.action is Action.DROP:
             gateway.counters.fault("drop")
             self._abort(reset=False)
+            return
+        if decision.action is Action.PROCESSED_5XX:
+            gateway.counters.fault(decision.action.value)
+            self._send(504, b"", "text/html")
             return
         charset = parsed.params.get("charset", "utf-8")
         self._send(200, reply.body, f"application/json;charset={charset}")

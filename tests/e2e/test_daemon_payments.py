@@ -101,3 +101,39 @@ def test_network_cut_after_trade_pay_ends_with_the_trade_cancelled_once_back(dae
     assert done["body"]["sale"]["state"] == "cancelled"
     trade = gateway_trade(simulated_gateway, started["sale"]["out_trade_no"])
     assert trade["status"] == "TRADE_CLOSED"  # paid, then reversed: no trade left open
+
+
+def test_an_outage_at_alipay_fails_new_sales_fast_and_tells_the_true_reason(daemon: Daemon,
+                                                                            simulated_gateway: Store) -> None:
+    gateway = simulated_gateway.gateway
+    gateway.outage(600)  # Alipay's side resets every connection, after accepting it
+    with daemon.ecr() as ecr:
+        ecr.request("sale.start", {"sale_id": "O1", "amount": "15", "subject": "Till 1",
+                                   "code": example(Behaviour.PAID)})  # fmt: skip
+        # Not the deadline (60 s): the agent notices the outage and reverses at once, saying why.
+        reversing = ecr.wait_for("sale.updated", lambda b: b["sale"]["state"] == "reversing", timeout=20)
+        reason = reversing["body"]["sale"]["reason"]
+        assert "unreachable" in reason and "another payment method" in reason
+        assert ecr.request("status.get")["network"]["online"] is False
+        with pytest.raises(EcrError) as refused:
+            ecr.request("sale.start", {"sale_id": "O2", "amount": "3", "subject": "Till 1",
+                                       "code": example(Behaviour.PAID)})  # fmt: skip
+        assert refused.value.code == "NETWORK_UNAVAILABLE"  # the true reason, not BUSY
+        gateway.set_faults()  # Alipay is back: the queued cancel goes through
+        done = ecr.wait_for("sale.updated", lambda b: b["sale"]["sale_id"] == "O1" and final(b), timeout=60)
+        assert ecr.request("status.get")["network"]["online"] is True
+    sale = done["body"]["sale"]
+    assert sale["state"] == "cancelled" and sale["reason"] == "Alipay was unreachable, so the payment was cancelled"
+    assert "did not confirm" not in sale["reason"]
+    trade = gateway_trade(simulated_gateway, sale["out_trade_no"])
+    assert trade["status"] == "TRADE_CLOSED"  # the order number is closed: a late payment cannot land
+
+
+def test_a_proxy_504_after_the_buyer_paid_is_never_reported_declined(daemon: Daemon, simulated_gateway: Store) -> None:
+    simulated_gateway.gateway.set_faults(processed_5xx_rate=1.0, methods=["alipay.trade.pay"])
+    with daemon.ecr() as ecr:
+        ecr.request("sale.start", {"sale_id": "P1", "amount": "15", "subject": "Till 1",
+                                   "code": example(Behaviour.PAID)})  # fmt: skip
+        done = ecr.wait_for("sale.updated", lambda b: b["sale"]["sale_id"] == "P1" and final(b), timeout=30)
+    assert done["body"]["sale"]["state"] == "succeeded"
+    assert gateway_trade(simulated_gateway, done["body"]["sale"]["out_trade_no"])["status"] == "TRADE_SUCCESS"

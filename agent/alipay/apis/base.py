@@ -47,10 +47,16 @@ def compact(value: Any) -> Any:
 
 
 def opt_str(node: Mapping[str, Any], key: str) -> str | None:
+    """A text field of a reply: strings, and numbers some gateways send for ids; anything else is refused
+    (rendering a hostile nested value could itself fail)."""
     value = node.get(key)
     if value is None:
         return None
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    raise ValueError(f"{key!r} is not text")
 
 
 def req_str(node: Mapping[str, Any], key: str, method: str) -> str:

@@ -87,7 +87,7 @@ class TradePay(ApiRequest[PayResult]):
 
     def parse(self, node: Mapping[str, Any]) -> PayResult:
         return PayResult(
-            code=str(node.get("code")), trade_no=opt_str(node, "trade_no"),
+            code=opt_str(node, "code") or "", trade_no=opt_str(node, "trade_no"),
             out_trade_no=opt_str(node, "out_trade_no"), buyer_logon_id=opt_str(node, "buyer_logon_id"),
             buyer_user_id=opt_str(node, "buyer_user_id"), total_amount=opt_str(node, "total_amount"),
             receipt_amount=opt_str(node, "receipt_amount"), gmt_payment=opt_str(node, "gmt_payment"),
@@ -129,8 +129,9 @@ class TradeQuery(ApiRequest[TradeStatus]):
 
     def parse(self, node: Mapping[str, Any]) -> TradeStatus:
         status = node.get("trade_status")
-        if status not in TRADE_STATUSES:
-            raise ValueError(f"{self.METHOD}: unknown trade_status {status!r}")
+        if not isinstance(status, str) or status not in TRADE_STATUSES:
+            shown = repr(status[:40]) if isinstance(status, str) else type(status).__name__
+            raise ValueError(f"{self.METHOD}: unknown trade_status {shown}")
         return TradeStatus(str(status), opt_str(node, "trade_no"), opt_str(node, "out_trade_no"),
                            opt_str(node, "total_amount"), opt_str(node, "buyer_logon_id"))  # fmt: skip
 

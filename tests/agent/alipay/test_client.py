@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,17 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from agent.alipay import AlipayClient, GatewayUnreachableError, RetryableError, Timeouts, UnknownOutcomeError, apis
+from agent.alipay import (
+    AlipayClient,
+    GatewayUnreachableError,
+    NoAnswerError,
+    ResponseVerificationError,
+    RetryableError,
+    Timeouts,
+    UnknownOutcomeError,
+    apis,
+)
+from agent.alipay.client import MAX_REPLY_BYTES
 from agent.alipay.envelope import CHINA_TIME, TIMESTAMP_FORMAT
 
 from .conftest import FakeGateway, KeySet, node_for, signed_body
@@ -76,10 +87,13 @@ async def test_timestamp_is_china_time_when_the_host_is_elsewhere(keys: KeySet, 
     [
         (httpx.ConnectError("refused"), GatewayUnreachableError),
         (httpx.ConnectTimeout("slow"), GatewayUnreachableError),
-        (httpx.ReadTimeout("no answer"), UnknownOutcomeError),
-        (httpx.RemoteProtocolError("peer closed"), UnknownOutcomeError),
-        (httpx.ReadError("reset"), UnknownOutcomeError),
-        (httpx.WriteError("broken pipe"), UnknownOutcomeError),
+        (httpx.ReadTimeout("no answer"), NoAnswerError),
+        (httpx.WriteTimeout("stuck"), NoAnswerError),
+        (httpx.RemoteProtocolError("peer closed"), NoAnswerError),
+        (httpx.ReadError("reset"), NoAnswerError),
+        (httpx.WriteError("broken pipe"), NoAnswerError),
+        (ConnectionResetError("reset"), NoAnswerError),  # not wrapped by httpx: still no escape
+        (RecursionError("deep"), NoAnswerError),
     ],
 )
 async def test_transport_failures_say_whether_the_request_may_have_landed(
@@ -126,3 +140,71 @@ async def test_refused_connection_is_retryable(keys: KeySet) -> None:
         async with AlipayClient(keys.credentials, f"http://127.0.0.1:{port}/gateway.do") as client:
             with pytest.raises(RetryableError, match="unreachable"):
                 await client.execute(apis.TradeQuery(out_trade_no="A1"))
+
+
+async def serve_once(answer: bytes) -> tuple[asyncio.base_events.Server, str]:
+    """A loopback server that reads the request and answers `answer` raw (then closes)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
+        await reader.readexactly(length)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/gateway.do"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html\r\nContent-Length: 46\r\n\r\n"
+        b"<html><h1>503 Service Unavailable</h1></html>\n",
+        b"HTTP/1.1 504 Gateway Time-out\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 502 Bad Gateway\r\n\r\n",  # no length: the body ends with the connection
+        b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"alipay_trade_pay_response\":{",  # truncated
+        b"HTTP/1.1 200 OK\r\nContent-Le",  # cut in the head
+    ],
+)
+async def test_a_proxy_error_or_a_cut_reply_to_trade_pay_is_no_answer_never_not_sent(
+    keys: KeySet, answer: bytes
+) -> None:
+    server, url = await serve_once(answer)
+    pay = apis.TradePay(out_trade_no="S1_T1_9", auth_code="287654321098765432", subject="Till", total_amount="1")
+    try:
+        async with AlipayClient(keys.credentials, url) as client:
+            with pytest.raises(UnknownOutcomeError) as info:
+                await client.execute(pay)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert not isinstance(info.value, RetryableError)
+    assert "may have been processed" in info.value.message or isinstance(info.value, ResponseVerificationError)
+
+
+async def test_a_reply_larger_than_any_alipay_reply_is_not_read_into_memory(keys: KeySet) -> None:
+    body = b"{" + b" " * (MAX_REPLY_BYTES + 10) + b"}"
+    server, url = await serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    try:
+        async with AlipayClient(keys.credentials, url) as client:
+            with pytest.raises(ResponseVerificationError, match="larger than"):
+                await client.execute(apis.TradeQuery(out_trade_no="A1"))
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_every_outcome_is_told_to_the_observer_with_its_kind(keys: KeySet) -> None:
+    seen: list[tuple[str, str]] = []
+    server, url = await serve_once(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+    try:
+        async with AlipayClient(keys.credentials, url, observer=lambda m, o, s: seen.append((m, o))) as client:
+            with pytest.raises(NoAnswerError):
+                await client.execute(apis.TradeQuery(out_trade_no="A1"))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen == [("alipay.trade.query", "no_answer")]

@@ -12,6 +12,7 @@ from agent.alipay import (
     BusinessError,
     ConfigurationError,
     Credentials,
+    NoAnswerError,
     OpenApiProtocol,
     ResponseVerificationError,
     RetryableError,
@@ -190,11 +191,81 @@ def test_pay_in_process_is_a_result_not_an_error(protocol: OpenApiProtocol, keys
     assert pay.total_amount == "1.00"
 
 
-def test_http_5xx_is_retryable_and_other_statuses_unknown(protocol: OpenApiProtocol) -> None:
-    with pytest.raises(RetryableError):
-        protocol.parse(QUERY, 502, b"<html>Bad Gateway</html>")
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 302, 400, 404, 429])
+@pytest.mark.parametrize("body", [b"", b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"])
+def test_any_status_but_200_means_no_answer_the_request_may_have_been_processed(
+    protocol: OpenApiProtocol, status: int, body: bytes
+) -> None:
+    # A proxy or load balancer can answer 502/503/504 after Alipay took the money: never "not sent".
+    pay = apis.TradePay(out_trade_no="S1_T1_9", auth_code="287654321098765432", subject="Till", total_amount="1")
+    for request in (QUERY, pay):
+        with pytest.raises(NoAnswerError) as info:
+            protocol.parse(request, status, body)
+        assert not isinstance(info.value, RetryableError)
+        assert info.value.http_status == status and "may have been processed" in info.value.message
+
+
+def test_trade_has_success_on_pay_is_not_a_decline(protocol: OpenApiProtocol, keys: KeySet) -> None:
+    pay = apis.TradePay(out_trade_no="S1_T1_9", auth_code="287654321098765432", subject="Till", total_amount="1")
+    body = reply(keys, pay.METHOD, {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_HAS_SUCCESS"})
+    with pytest.raises(UnknownOutcomeError) as info:
+        protocol.parse(pay, 200, body)
+    assert not isinstance(info.value, BusinessError)
+
+
+def _nested(depth: int, leaf: str = "1") -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # deep nesting in the node, around it, and in a field the error model reads
+        ('{"alipay_trade_query_response":' + _nested(100_000) + ',"sign":"x"}').encode(),
+        ('{"x":' + _nested(5_000) + "}").encode(),
+        ('{"alipay_trade_query_response":{"code":' + _nested(2_000) + '},"sign":"x"}').encode(),
+        ('{"alipay_trade_query_response":{"code":"10000","deep":' + "{\"a\":" * 3000 + "1" + "}" * 3000
+         + '},"sign":"x"}').encode(),
+        b'{"alipay_trade_query_response":{"code":' + b"9" * 5000 + b'},"sign":"x"}',
+        b'{"alipay_trade_query_response":{"code":1e999999},"sign":"x"}',
+        b'{"alipay_trade_query_response":{"code":"10000"},"sign":"x"}\x00',
+        b"\xff\xfe{}",
+        b'{"alipay_trade_query_response":[],"sign":"x"}',
+        b'{"alipay_trade_query_response":{},"sign":12}',
+        b'{"alipay_trade_query_response":{},"alipay_trade_query_response":{},"sign":"x"}',
+    ],
+)
+def test_a_hostile_reply_ends_as_an_unverified_response_never_an_escaped_exception(
+    protocol: OpenApiProtocol, body: bytes
+) -> None:
+    with pytest.raises(ResponseVerificationError):
+        protocol.parse(QUERY, 200, body)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"code": [[["10000"]]], "msg": "m"},
+        {"code": "40004", "msg": {"a": [1]}, "sub_code": "ACQ.TRADE_NOT_EXIST"},
+        {"code": "40004", "sub_code": "ACQ.TRADE_NOT_EXIST", "sub_msg": "x" * 100_000},
+        {"code": True},
+    ],
+)
+def test_signed_replies_with_fields_of_the_wrong_shape_are_not_believed(
+    protocol: OpenApiProtocol, keys: KeySet, fields: dict[str, object]
+) -> None:
+    with pytest.raises(ResponseVerificationError):
+        protocol.parse(QUERY, 200, reply(keys, QUERY.METHOD, fields))
+
+
+def test_a_signed_success_nested_deeply_is_an_unknown_outcome_not_a_crash(
+    protocol: OpenApiProtocol, keys: KeySet
+) -> None:
+    # Verified, so Alipay (or whoever holds its key) said it: unknown, and the sale queries.
+    name, text = node_for(QUERY.METHOD, {"code": "10000", "msg": "Success"})
+    deep = text[:-1] + ',"trade_status":' + _nested(900, '"TRADE_SUCCESS"') + "}"
     with pytest.raises(UnknownOutcomeError):
-        protocol.parse(QUERY, 302, b"")
+        protocol.parse(QUERY, 200, signed_body(name, deep, keys.alipay_private))
 
 
 def test_garbled_200_is_unverified(protocol: OpenApiProtocol) -> None:

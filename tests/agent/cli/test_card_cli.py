@@ -169,7 +169,7 @@ def test_template_creation_is_idempotent_after_a_processed_then_dropped_reply(
     sim.set_faults(drop_rate=1.0, methods=[CREATE])
     code, out = posagent.json("create-template", str(spec))
     assert code == 4, out
-    assert out["error"]["kind"] == "unknown_outcome" and out["error"]["method"] == CREATE
+    assert out["error"]["kind"] == "no_answer" and out["error"]["method"] == CREATE
     state_file = spec.with_name("card-template.state.json")
     state = json.loads(state_file.read_text())
     assert state["template_id"] is None and len(state["images"]) == 2

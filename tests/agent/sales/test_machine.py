@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from agent.sales.machine import (
     FINAL_STATES,
     OPEN_TRADE_STATES,
+    QueryOutcome,
     Sale,
     SaleState,
     after_query,
@@ -114,3 +115,40 @@ def test_polling_always_ends_by_the_deadline(answers: list[str | None]) -> None:
     if sale.state is SaleState.REVERSING:
         assert reversed_(sale, "close").state is SaleState.CANCELLED
     assert SaleState.REVERSING in OPEN_TRADE_STATES
+
+
+# --- the reason the cashier reads is the true one ---------------------------------------------------
+
+
+def test_no_answer_while_alipay_is_unreachable_reverses_at_once_and_says_so() -> None:
+    waiting = waiting_for_buyer(paying(), now=1)
+    sale = after_query(waiting, None, now=2, outcome=QueryOutcome.UNREACHABLE)
+    assert sale.state is SaleState.REVERSING  # long before the 60 s deadline
+    assert sale.reason is not None and "unreachable" in sale.reason and "another payment" in sale.reason
+    done = reversed_(sale, None)
+    assert done.reason == "Alipay was unreachable, so the payment was cancelled"
+    assert reversed_(sale, "refund").reason == "Alipay was unreachable, so the payment was cancelled; payment refunded"
+
+
+def test_an_answered_query_keeps_waiting_even_when_a_later_one_fails() -> None:
+    waiting = waiting_for_buyer(paying(), now=1)
+    assert after_query(waiting, None, now=2, outcome=QueryOutcome.NO_ANSWER).state is SaleState.WAITING_BUYER
+
+
+def test_the_deadline_reason_depends_on_whether_alipay_answered() -> None:
+    waiting = waiting_for_buyer(paying(), now=1)
+    silent = after_query(waiting, None, now=61, outcome=QueryOutcome.NO_ANSWER)
+    assert silent.state is SaleState.REVERSING and "did not answer" in (silent.reason or "")
+    assert reversed_(silent, "close").reason == "Alipay did not answer in time, so the payment was cancelled"
+    unconfirmed = after_query(waiting, "WAIT_BUYER_PAY", now=61)
+    assert reversed_(unconfirmed, "close").reason == "the customer did not confirm in time"
+    assert reversed_(after_query(waiting, None, now=61), None).reason == (
+        "Alipay has no record of this payment: no money was taken"
+    )
+
+
+def test_a_till_cancel_wins_over_any_other_cause() -> None:
+    flagged = cancel_requested(waiting_for_buyer(paying(), now=1))
+    sale = after_query(flagged, None, now=2, outcome=QueryOutcome.UNREACHABLE)
+    assert sale.state is SaleState.REVERSING and sale.reversal_cause is None
+    assert reversed_(sale, "close").reason == "cancelled at the till"

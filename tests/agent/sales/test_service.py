@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
 from agent.alipay import AlipayClient
@@ -145,3 +146,155 @@ async def test_cancel_while_trade_pay_is_in_flight_is_not_lost(service: PaymentS
     sale = await service.wait("c1")
     # The customer paid while the till cancelled: the payment is given back.
     assert sale.state is SaleState.CANCELLED and sale.refunded
+
+
+# --- money never reported declined when it may have moved -----------------------------------------
+
+
+async def test_a_504_after_alipay_took_the_money_is_queried_and_ends_paid(
+    service: PaymentService, simulated_gateway: Store
+) -> None:
+    # The load balancer answers 504 after the backend charged the buyer: the till must not say declined.
+    simulated_gateway.gateway.set_faults(processed_5xx_rate=1.0, methods=["alipay.trade.pay"])
+    service.start(sale_id="p1", amount="5", subject="Till 1", code=example(Behaviour.PAID))
+    sale = await service.wait("p1")
+    assert sale.state is SaleState.SUCCEEDED
+    assert trade(simulated_gateway, sale.out_trade_no)["status"] == "TRADE_SUCCESS"
+    assert any("no_answer" in h for h in sale.history)
+
+
+async def test_a_503_that_never_reached_alipay_ends_cancelled_with_no_money_taken(
+    service: PaymentService, simulated_gateway: Store
+) -> None:
+    simulated_gateway.gateway.set_faults(proxy_5xx_rate=1.0, methods=["alipay.trade.pay"])
+    service.start(sale_id="p2", amount="5", subject="Till 1", code=example(Behaviour.PAID))
+    sale = await service.wait("p2")
+    # Queried until the deadline, then cancelled: the order number is closed so a late pay cannot land.
+    assert sale.state is SaleState.CANCELLED and not sale.refunded
+    assert sale.reason == "Alipay has no record of this payment: no money was taken"
+    assert trade(simulated_gateway, sale.out_trade_no)["status"] == "TRADE_CLOSED"
+
+
+class HostileAfterProcessing(httpx.AsyncBaseTransport):
+    """Passes each call to the real gateway, then replaces the reply of `method` with `body` once."""
+
+    def __init__(self, method: str, body: bytes) -> None:
+        self.method, self.body = method, body
+        self.inner = httpx.AsyncHTTPTransport()
+        self.sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.params.get("method") == self.method and not self.sent:
+            await response.aread()
+            self.sent += 1
+            return httpx.Response(200, content=self.body)
+        return response
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"alipay_trade_pay_response":' + b"[" * 1000 + b"]" * 1000 + b',"sign":"x"}',
+        b'{"alipay_trade_pay_response":{"code":' + b"[" * 5000 + b"]" * 5000 + b"}}",
+        b"\x00" * 64,
+    ],
+)
+async def test_a_hostile_reply_to_trade_pay_is_resolved_by_query_not_left_paying(
+    tmp_path: Path, simulated_gateway: Store, body: bytes
+) -> None:
+    transport = HostileAfterProcessing("alipay.trade.pay", body)
+    async with AlipayClient(simulated_gateway.credentials, simulated_gateway.gateway.url, transport=transport) as client:
+        service = PaymentService(client, SaleStore(tmp_path / "h.db"), RecordingReversals(), SETTINGS)
+        service.start(sale_id="h1", amount="5", subject="Till 1", code=example(Behaviour.PAID))
+        sale = await asyncio.wait_for(service.wait("h1"), 30)
+    assert transport.sent == 1
+    assert sale.state is SaleState.SUCCEEDED  # the query found the payment the hostile reply hid
+
+
+class Flag:
+    def __init__(self) -> None:
+        self.online = True
+
+    def __call__(self) -> bool:
+        return self.online
+
+
+async def test_an_outage_at_the_far_end_reverses_at_once_and_says_why(tmp_path: Path, simulated_gateway: Store) -> None:
+    online = Flag()
+    reversals = RecordingReversals()
+    settings = PaymentSettings(store_id="SH01", till_id="T1", deadline_seconds=60.0, query_interval=5.0)
+    async with simulated_gateway.client() as client:
+        service = PaymentService(client, SaleStore(tmp_path / "o.db"), reversals, settings, online=online)
+        simulated_gateway.gateway.outage(120)  # every connection reset after it was accepted
+        service.start(sale_id="o1", amount="5", subject="Till 1", code=example(Behaviour.PAID))
+        for _ in range(100):
+            if service.get("o1").state is SaleState.WAITING_BUYER:  # type: ignore[union-attr]
+                break
+            await asyncio.sleep(0.05)
+        # The connectivity monitor judged Alipay unreachable: the sale must not wait out the deadline.
+        online.online = False
+        service.network_changed(False)
+        sale = await asyncio.wait_for(service.wait("o1"), 10)
+        assert sale.state is SaleState.REVERSING
+        assert reversals.queued == [("o1", sale.out_trade_no)]
+        assert sale.reason is not None and "unreachable" in sale.reason and "another payment" in sale.reason
+        assert "did not confirm" not in sale.reason
+        # A new sale fails fast with the true reason, not BUSY.
+        with pytest.raises(SaleError) as info:
+            service.start(sale_id="o2", amount="5", subject="Till 1", code=example(Behaviour.PAID))
+        assert info.value.code == "NETWORK_UNAVAILABLE"
+        service.reversal_confirmed("o1", "close")
+    done = service.get("o1")
+    assert done is not None and done.state is SaleState.CANCELLED
+    assert done.reason == "Alipay was unreachable, so the payment was cancelled"
+
+
+async def test_queries_that_get_no_answer_until_the_deadline_say_so(
+    service: PaymentService, simulated_gateway: Store
+) -> None:
+    simulated_gateway.gateway.set_faults(drop_rate=1.0, methods=["alipay.trade.pay", "alipay.trade.query"])
+    service.start(sale_id="n1", amount="5", subject="Till 1", code=example(Behaviour.PAID))
+    sale = await service.wait("n1")
+    assert sale.state is SaleState.CANCELLED and sale.refunded  # the payment had gone through
+    assert sale.reason == "Alipay did not answer in time, so the payment was cancelled; payment refunded"
+
+
+async def test_a_sale_being_reversed_does_not_keep_the_till_busy(tmp_path: Path, simulated_gateway: Store) -> None:
+    reversals = RecordingReversals()
+    async with simulated_gateway.client() as client:
+        service = PaymentService(client, SaleStore(tmp_path / "b.db"), reversals, SETTINGS)
+        simulated_gateway.gateway.set_faults(error_rate=1.0, methods=["alipay.trade.cancel"])
+        service.start(sale_id="b1", amount="5", subject="Till 1", code=example(Behaviour.NEVER_COMPLETES))
+        first = await service.wait("b1")
+        assert first.state is SaleState.REVERSING and reversals.queued
+        simulated_gateway.gateway.set_faults()
+        service.start(sale_id="b2", amount="5", subject="Till 1", code=example(Behaviour.PAID))
+        assert (await service.wait("b2")).state is SaleState.SUCCEEDED
+
+
+class FailingOnce:
+    """A reversal queue whose first enqueue fails (a full outbox, a full disk)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.queued: list[tuple[str, str]] = []
+
+    async def enqueue_cancel(self, *, sale_id: str, out_trade_no: str) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise OSError(28, "No space left on device")
+        self.queued.append((sale_id, out_trade_no))
+
+
+async def test_a_sale_whose_driving_fails_is_driven_again_not_left_open(
+    tmp_path: Path, simulated_gateway: Store
+) -> None:
+    reversals = FailingOnce()
+    async with simulated_gateway.client() as client:
+        service = PaymentService(client, SaleStore(tmp_path / "f.db"), reversals, SETTINGS)
+        simulated_gateway.gateway.set_faults(error_rate=1.0, methods=["alipay.trade.cancel"])
+        service.start(sale_id="f1", amount="5", subject="Till 1", code=example(Behaviour.NEVER_COMPLETES))
+        sale = await asyncio.wait_for(service.wait("f1"), 30)
+    assert sale.state is SaleState.REVERSING
+    assert reversals.calls == 2 and reversals.queued == [("f1", sale.out_trade_no)]

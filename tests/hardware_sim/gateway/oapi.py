@@ -115,6 +115,25 @@ class TinyClient:
         get: bool = False,
     ) -> Reply:
         """Sign and send like the official SDK: common params in the query, the rest in the body."""
+        response = self.send(method, biz, text=text, files=files, auth_token=auth_token, override=override,
+                             drop=drop, sign_with=sign_with, get=get)  # fmt: skip
+        charset = (override or {}).get("charset", "utf-8")
+        return parse_reply(response.status_code, response.content, self.alipay_public_key, charset)
+
+    def send(
+        self,
+        method: str,
+        biz: dict[str, Any] | None = None,
+        *,
+        text: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        auth_token: str | None = None,
+        override: dict[str, str] | None = None,
+        drop: tuple[str, ...] = (),
+        sign_with: rsa.RSAPrivateKey | None = None,
+        get: bool = False,
+    ) -> httpx.Response:
+        """`call` without judging the reply: the raw HTTP response."""
         common = self.common(method)
         if auth_token:
             common["auth_token"] = auth_token
@@ -130,13 +149,10 @@ class TinyClient:
         if "sign" not in drop and "sign" not in (override or {}):
             common["sign"] = sign_params(signed, sign_with or self.private_key)
         if get:
-            response = self.http.get(self.url, params={**common, **body_params})
-        elif files:
-            response = self.http.post(self.url, params=common, data=body_params, files=files)
-        else:
-            response = self.http.post(self.url, params=common, data=body_params)
-        charset = (override or {}).get("charset", "utf-8")
-        return parse_reply(response.status_code, response.content, self.alipay_public_key, charset)
+            return self.http.get(self.url, params={**common, **body_params})
+        if files:
+            return self.http.post(self.url, params=common, data=body_params, files=files)
+        return self.http.post(self.url, params=common, data=body_params)
 
     def ok(self, method: str, biz: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         reply = self.call(method, biz, **kwargs)

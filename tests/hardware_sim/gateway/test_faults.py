@@ -51,6 +51,28 @@ def test_drop_processes_then_closes_without_reply(client: TinyClient, sim: Gatew
     assert client.ok(QUERY, {"out_trade_no": "f3"})["trade_status"] == "TRADE_SUCCESS"  # it happened
 
 
+def pay_biz(out_trade_no: str) -> dict[str, str]:
+    return {"out_trade_no": out_trade_no, "scene": "bar_code", "subject": "x", "total_amount": "1.00",
+            "auth_code": example(Behaviour.PAID)}  # fmt: skip
+
+
+def test_a_load_balancer_503_passes_nothing_on(client: TinyClient, sim: GatewaySimulator) -> None:
+    sim.set_faults(proxy_5xx_rate=1.0)
+    response = client.send(PAY, pay_biz("f5"))
+    assert response.status_code == 503 and b"<html>" in response.content
+    sim.set_faults()
+    assert client.call(QUERY, {"out_trade_no": "f5"}).sub_code == "ACQ.TRADE_NOT_EXIST"
+    assert sim.inspect()["faults_injected"]["proxy_5xx"] == 1
+
+
+def test_a_load_balancer_504_after_processing_hides_a_payment(client: TinyClient, sim: GatewaySimulator) -> None:
+    sim.set_faults(processed_5xx_rate=1.0)
+    response = client.send(PAY, pay_biz("f6"))
+    assert (response.status_code, response.content) == (504, b"")
+    sim.set_faults()
+    assert client.ok(QUERY, {"out_trade_no": "f6"})["trade_status"] == "TRADE_SUCCESS"  # the buyer was charged
+
+
 def test_bad_signature_replies_do_not_verify(client: TinyClient, sim: GatewaySimulator) -> None:
     sim.set_faults(bad_sign_rate=1.0)
     reply = client.call(QUERY, {"out_trade_no": "f4"})
