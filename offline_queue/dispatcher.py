@@ -6,7 +6,8 @@ the same key. SQLite calls run in worker threads so the agent's event loop never
 fsync; concurrent completions then share commits (group commit).
 
 Scheduling: at most `concurrency` handlers run at once and at most `rate_limit` of them start per
-second; per-ordering-key order is the store's job (only a key's head is ever due). The loop sleeps
+second; each free slot goes to the next kind in turn (essential kinds first: `Outbox.claim`), and
+per-ordering-key order is the store's job (only a key's head is ever due). The loop sleeps
 until the next job is due, a job is enqueued, a handler finishes, or `wake()` ("online again")
 makes every backing-off job due at once.
 """
@@ -43,7 +44,10 @@ class Dispatcher:
         idle_poll: float = 5.0,
         housekeeping_every: float = 60.0,
         done_retention: float = 7 * DAY,
+        dead_retention: float | None = 7 * DAY,
     ) -> None:
+        """`done_retention` / `dead_retention`: seconds finished / dead jobs are kept before the
+        background housekeeping deletes them (None keeps dead jobs until a person purges them)."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.outbox = outbox
@@ -53,6 +57,7 @@ class Dispatcher:
         self._idle_poll = idle_poll
         self._housekeeping_every = housekeeping_every
         self._done_retention = done_retention
+        self._dead_retention = dead_retention
         self._running: set[asyncio.Task[None]] = set()
         self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -191,6 +196,9 @@ class Dispatcher:
             # Small batches, each its own short transaction; bounded per round.
             for _ in range(20):
                 if self.outbox.purge_done(self._done_retention) < 500:
+                    break
+            for _ in range(20 if self._dead_retention is not None else 0):
+                if self.outbox.purge_dead(self._dead_retention or 0.0) < 500:
                     break
         except Exception:
             log.exception("outbox housekeeping failed")

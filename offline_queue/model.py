@@ -72,6 +72,9 @@ class KindPolicy:
     max_age:       seconds after enqueue when the job can no longer succeed (e.g. an auth_code's
                    validity); it then dies with `expired_reason`.
     max_attempts:  give up (dead) after this many attempts; None retries until max_age.
+    essential:     work that must never be refused nor wait behind other kinds (payment reversals):
+                   the caps do not apply to it, the dispatcher sends it before any other kind, and
+                   its dead jobs are kept until a person purges them.
     """
 
     absolute: bool = False
@@ -79,6 +82,7 @@ class KindPolicy:
     expired_reason: str = "expired before it could be sent"
     max_attempts: int | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    essential: bool = False
 
 
 DEFAULT_POLICY = KindPolicy()
@@ -86,7 +90,11 @@ DEFAULT_POLICY = KindPolicy()
 
 @dataclass(frozen=True, slots=True)
 class Caps:
-    """Hard limits: hitting one makes `enqueue` raise, never drop silently."""
+    """Hard limits: hitting one makes `enqueue` raise, never drop silently.
+
+    Essential kinds are exempt (a payment reversal is never refused); they still count, so other
+    kinds hit the cap first. `max_db_bytes` counts the pages in use (freed pages are reused).
+    """
 
     max_pending: int | None = 100_000
     max_db_bytes: int | None = 512 * 1024 * 1024

@@ -16,7 +16,9 @@ Guarantees (see also `offline_queue.coalesce` for absolute-valued kinds):
   superseded). A dead head does not block its key forever; a retried dead job re-enters at its
   original place among the jobs still waiting on its key.
 - Caps: too many pending jobs (`OutboxFull`) or too big a file (`OutboxTooLarge`) make `enqueue`
-  raise before anything is stored.
+  raise before anything is stored; essential kinds (payment reversals) are never refused.
+- Fair dispatch: `claim` lets kinds take turns (essential ones first), so a backlog of one kind
+  never holds back another.
 
 Thread-safety: every method may be called from any thread. Writes go through one connection
 with group commit; reads use a second connection. Subscribers are called after the commit, in
@@ -53,6 +55,7 @@ from offline_queue.errors import (
     PayloadUnreadable,
     UnknownJob,
 )
+from offline_queue.fairness import TakingTurns
 from offline_queue.group_commit import GroupCommit
 from offline_queue.model import (
     DEFAULT_POLICY,
@@ -75,6 +78,7 @@ Subscriber = Callable[[JobEvent], None]
 Clock = Callable[[], float]
 
 KEY_LOST_REASON = "payload unreadable: key lost"
+_MAX_ENDED_PER_CLAIM = 500  # expired jobs ended by one claim; housekeeping ends the rest in batches
 
 _JOB_COLUMNS = (
     "id, kind, idempotency_key, ordering_key, business_time, state, attempts, created_at, "
@@ -127,6 +131,7 @@ class Outbox:
         self._page_size = 0
         self._data_version: int | None = None
         self._group = GroupCommit(writer, on_begin=self._refresh_counters, on_failure=self._forget_counters)
+        self._turns = TakingTurns()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -283,7 +288,7 @@ class Outbox:
                 existing = self._existing(conn, idempotency_key, fingerprint)
                 if existing is not None:
                     return existing
-                self._check_caps()
+                self._check_caps(policy)
                 if policy.absolute:
                     assert ordering_key is not None and when is not None
                     decision = self._coalesce(conn, kind, ordering_key, when)
@@ -306,7 +311,7 @@ class Outbox:
                     existing = self._existing(conn, idempotency_key, fingerprint)
                     assert existing is not None
                     return existing
-                self._check_caps()  # over a cap: raising here undoes the insert
+                self._check_caps(policy)  # over a cap: raising here undoes the insert
             job_id = int(cursor.lastrowid or 0)
 
             def stored_job(next_attempt_at: float | None) -> Job:
@@ -378,43 +383,66 @@ class Outbox:
     def claim(self, limit: int, kinds: Collection[str] | None = None) -> list[Job]:
         """Mark up to `limit` due jobs in flight and return them with decrypted payloads.
 
-        Jobs past their deadline die with their kind's expired reason; jobs whose payload cannot
-        be decrypted die with "payload unreadable: key lost" (logged as an error). Neither is
-        returned, and both free their ordering key for the next job.
+        Kinds take turns (see `offline_queue.fairness`): essential kinds first, then the kind
+        served least recently, so a backlog of one kind never holds back another. Jobs past their
+        deadline die with their kind's expired reason; jobs whose payload cannot be decrypted die
+        with "payload unreadable: key lost" (logged as an error). Neither is returned, and both
+        free their ordering key for the next job.
         """
-        if limit <= 0:
+        if limit <= 0 or (kinds is not None and not kinds):
             return []
-        kind_filter = ""
-        params: list[Any] = []
-        if kinds is not None:
-            if not kinds:
-                return []
-            kind_filter = f" AND kind IN ({', '.join('?' * len(kinds))})"
-            params = list(kinds)
 
         def take(conn: sqlite3.Connection, tx: _Tx) -> list[Job]:
             now = self._clock()
             claimed: list[Job] = []
-            while len(claimed) < limit:
-                rows = conn.execute(
-                    f"SELECT {_JOB_COLUMNS} FROM outbox_jobs WHERE state = 'pending' "  # noqa: S608 (fixed columns, ? placeholders)
-                    f"AND next_attempt_at >= 0 AND next_attempt_at <= ?{kind_filter} "
-                    "ORDER BY next_attempt_at, id LIMIT ?",
-                    (now, *params, limit - len(claimed)),
-                ).fetchall()
-                ended = 0
-                for row in rows:
-                    job = self._start(conn, tx, row, now)
-                    if job is None:
-                        ended += 1
-                    else:
-                        claimed.append(job)
-                if not ended:
-                    break  # else: a job that ended may have promoted the next one on its key
+            ended = 0
+            candidates: dict[str, list[tuple[Any, ...]]] = {}
+            while len(claimed) < limit and ended < _MAX_ENDED_PER_CLAIM:
+                if not candidates:  # at first, and after a job ended (it may have promoted another)
+                    candidates = self._due_by_kind(conn, now, kinds, limit - len(claimed))
+                    essential = {kind for kind in candidates if self.policy(kind).essential}
+                kind = self._turns.next_kind(candidates, essential)
+                if kind is None:
+                    break
+                row = candidates[kind].pop(0)
+                if not candidates[kind]:
+                    del candidates[kind]
+                job = self._start(conn, tx, row, now)
+                if job is None:
+                    ended += 1
+                    candidates = {}
+                    continue
+                claimed.append(job)
+                self._turns.served(kind)
             return claimed
 
         jobs: list[Job] = self._write(take)
         return jobs
+
+    def _due_by_kind(
+        self, conn: sqlite3.Connection, now: float, kinds: Collection[str] | None, limit: int
+    ) -> dict[str, list[tuple[Any, ...]]]:
+        """Up to `limit` due jobs of each kind, in order; one indexed look-up per kind."""
+        due: dict[str, list[tuple[Any, ...]]] = {}
+        for kind in sorted(kinds) if kinds is not None else self._kinds_waiting(conn):
+            rows = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM outbox_jobs WHERE state = 'pending' AND kind = ? "  # noqa: S608 (fixed columns, ? placeholders)
+                "AND next_attempt_at >= 0 AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+                (kind, now, limit),
+            ).fetchall()
+            if rows:
+                due[kind] = rows
+        return due
+
+    def _kinds_waiting(self, conn: sqlite3.Connection) -> list[str]:
+        """Kinds with a pending head, found by skipping through the per-kind index (not a scan)."""
+        rows = conn.execute(
+            "WITH RECURSIVE k(kind) AS (SELECT min(kind) FROM outbox_jobs WHERE state = 'pending' "
+            "AND next_attempt_at IS NOT NULL UNION ALL SELECT (SELECT min(kind) FROM outbox_jobs "
+            "WHERE state = 'pending' AND next_attempt_at IS NOT NULL AND kind > k.kind) FROM k "
+            "WHERE k.kind IS NOT NULL) SELECT kind FROM k WHERE kind IS NOT NULL"
+        ).fetchall()
+        return [row[0] for row in rows]
 
     def _start(self, conn: sqlite3.Connection, tx: _Tx, row: tuple[Any, ...], now: float) -> Job | None:
         """Put one due job in flight, or end it (expired, unreadable) and return None."""
@@ -572,6 +600,32 @@ class Outbox:
                 for row in conn.execute(
                     "SELECT id FROM outbox_jobs WHERE state IN ('done', 'superseded') AND updated_at < ? LIMIT ?",
                     (cutoff, batch),
+                )
+            ]
+            self._delete(conn, ids)
+            return len(ids)
+
+        count: int = self._write(purge)
+        return count
+
+    def purge_dead(self, older_than: float, *, batch: int = 500) -> int:
+        """Delete one small batch of jobs dead for more than `older_than` seconds.
+
+        Until then a dead job is kept with its reason, visible and retryable. Dead jobs of
+        essential kinds (payment reversals) are kept until a person purges them: each is a trade
+        that may still need attention. Returns how many were deleted (call again while it
+        returns `batch`).
+        """
+        keep = sorted(kind for kind, policy in self._policies.items() if policy.essential)
+        spare = f" AND kind NOT IN ({', '.join('?' * len(keep))})" if keep else ""
+
+        def purge(conn: sqlite3.Connection, tx: _Tx) -> int:
+            cutoff = self._clock() - older_than
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT id FROM outbox_jobs WHERE state = 'dead' AND updated_at < ?{spare} LIMIT ?",  # noqa: S608 (fixed SQL, ? placeholders)
+                    (cutoff, *keep, batch),
                 )
             ]
             self._delete(conn, ids)
@@ -755,7 +809,9 @@ class Outbox:
             conn.execute(f"DELETE FROM outbox_history WHERE job_id IN ({marks})", chunk)  # noqa: S608 (fixed columns, ? placeholders)
             conn.execute(f"DELETE FROM outbox_jobs WHERE id IN ({marks})", chunk)  # noqa: S608 (fixed columns, ? placeholders)
 
-    def _check_caps(self) -> None:
+    def _check_caps(self, policy: KindPolicy) -> None:
+        if policy.essential:
+            return  # a payment reversal is never refused: it must reach Alipay whatever the backlog
         caps = self.caps
         if caps.max_pending is not None and self._active is not None and self._active >= caps.max_pending:
             raise OutboxFull(self._active, caps.max_pending)
@@ -771,11 +827,16 @@ class Outbox:
                 "SELECT count(*) FROM outbox_jobs WHERE state IN ('pending', 'in_flight')"
             ).fetchone()[0]
             self._data_version = version
-        # The size cap is coarse: re-read the size every 16 transactions, not on each one.
-        if self.caps.max_db_bytes is not None and self._group.transactions % 16 == 0:
+        # The size cap is coarse: re-read the size every 16 transactions, or on each one near the
+        # cap (else a refusal, which commits nothing, would never see the room a purge made). It
+        # counts the pages in use: pages freed by purges are reused, so they are room under the cap.
+        cap = self.caps.max_db_bytes
+        if cap is not None and (self._group.transactions % 16 == 0 or self._db_bytes >= cap * 0.9):
             if not self._page_size:
                 self._page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-            self._db_bytes = conn.execute("PRAGMA page_count").fetchone()[0] * self._page_size
+            free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+            pages = conn.execute("PRAGMA page_count").fetchone()[0] - free
+            self._db_bytes = pages * self._page_size
 
     def _forget_counters(self) -> None:
         self._active = None

@@ -79,7 +79,19 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    for statement in (
+        # what is due, per kind: the dispatcher takes turns between kinds, so a backlog of one kind
+        # must not be walked through to find the first due job of another
+        "CREATE INDEX outbox_jobs_due_by_kind ON outbox_jobs(kind, next_attempt_at, id) "
+        "WHERE state = 'pending' AND next_attempt_at IS NOT NULL",
+        # housekeeping: dead jobs by age (purged after the dead retention)
+        "CREATE INDEX outbox_jobs_dead ON outbox_jobs(updated_at) WHERE state = 'dead'",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -95,6 +95,9 @@ class OutboxSettings:
     concurrency: int = setting("Calls to Alipay in flight at once.", 4)
     calls_per_second: float = setting("Most calls to Alipay started per second.", 20.0, check=_positive)
     done_retention_days: float = setting("Days finished jobs are kept for inspection.", 7.0, check=_positive)
+    dead_retention_days: float = setting(
+        "Days a job that gave up (dead) is kept, with its reason, visible and retryable, before it is deleted in "
+        "the background. Dead payment reversals are kept until a technician purges them.", 7.0, check=_positive)
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,10 @@ class MemberCardSettings:
                                               check=_positive)  # fmt: skip
     lookup_timeout: float = setting("Seconds an online member look-up may take before the cache answers.", 2.0,
                                     check=_positive)  # fmt: skip
+    offline_slip_valid_days: float = setting(
+        "A slip printed while Alipay was unreachable carries the template's QR code, which cannot name its "
+        "enrollment: each such slip lets one callback without out_string open a card within this many days.",
+        7.0, check=_positive)
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,12 @@ class CallbackSettings:
     host: str = setting("Address the open-card callback endpoint listens on.", "127.0.0.1")
     port: int = setting("Port of the callback endpoint.", 7411, check=_port)
     path: str = setting("Path of the callback endpoint.", "/alipay/open-card")
+    per_source_per_minute: float = setting(
+        "Callbacks accepted per minute from one address (an IPv6 /64 counts as one), in bursts of as many; "
+        "beyond it the phone is asked to try again later (429). Only callbacks that name a pending enrollment "
+        "count: forged ones are refused before.", 10.0, check=_positive)
+    total_per_minute: float = setting("Callbacks accepted per minute from all addresses together, in bursts of as "
+                                      "many.", 60.0, check=_positive)  # fmt: skip
 
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")

@@ -15,6 +15,7 @@ import os
 import signal
 import stat
 import time
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from agent.config import AgentConfig, load_credentials
 from agent.ecr.events import EventLog
 from agent.ecr.server import EcrServer, Router
 from agent.jobs import card_authorize, card_open, loyalty, reversals
+from agent.members import out_string
+from agent.members.callback_limits import CallbackLimits
 from agent.members.service import MemberService, MemberSettings
 from agent.members.store import MemberStore
 from agent.sales.machine import Sale
@@ -33,7 +36,7 @@ from agent.sales.store import SaleStore
 from agent.storage import database_path
 from agent.web import Changes, HttpServer, Sessions, StatusSite
 from drivers.printer import PrintJob
-from offline_queue import Caps, Dispatcher, JobEvent, Outbox
+from offline_queue import Caps, Dispatcher, JobEvent, KindPolicy, Outbox, load_key_file
 
 from .callback import CallbackServer
 from .connectivity import ConnectivityMonitor
@@ -76,6 +79,14 @@ def read_secret_file(path: Path, setting: str) -> str:
     return value
 
 
+def outbox_policies(auth_code_lifetime: float) -> dict[str, KindPolicy]:
+    """The job kinds the daemon sends. Payment reversals are essential: never refused at a cap, and
+    sent before any other kind (the others take turns)."""
+    return {loyalty.KIND: loyalty.POLICY, card_open.KIND: card_open.POLICY,
+            reversals.KIND: replace(reversals.POLICY, essential=True),
+            card_authorize.KIND: card_authorize.policy(auth_code_lifetime)}  # fmt: skip
+
+
 class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
@@ -104,9 +115,7 @@ class Agent:
 
         auth_code_lifetime = config.members.auth_code_lifetime_seconds if config.members else 300.0
         self.outbox = Outbox.open(
-            self.database_path, key_file=config.outbox.key_file,
-            policies={loyalty.KIND: loyalty.POLICY, card_open.KIND: card_open.POLICY, reversals.KIND: reversals.POLICY,
-                      card_authorize.KIND: card_authorize.policy(auth_code_lifetime)},
+            self.database_path, key_file=config.outbox.key_file, policies=outbox_policies(auth_code_lifetime),
             caps=Caps(max_pending=config.outbox.max_pending, max_db_bytes=config.outbox.max_db_megabytes * 1024 * 1024),
         )  # fmt: skip
         self.sales = SaleStore(self.database_path)
@@ -140,12 +149,14 @@ class Agent:
                 till_id=config.store.till_id, store_name=config.store.name, callback_url=m.callback_url,
                 level=m.level, initial_points=m.initial_points, initial_balance=m.initial_balance,
                 valid_days=m.valid_days, activation_refresh_seconds=m.activation_refresh_hours * 3600,
-                lookup_timeout=m.lookup_timeout))  # fmt: skip
+                lookup_timeout=m.lookup_timeout, offline_slip_valid_seconds=m.offline_slip_valid_days * 86400),
+                out_string_key=load_key_file(config.outbox.key_file).derive(out_string.KEY_LABEL))  # fmt: skip
             handlers[card_authorize.KIND] = card_authorize.handler(self.client, self.outbox, self.members.card_values)
         self.dispatcher = Dispatcher(
             self.outbox, handlers,
             concurrency=config.outbox.concurrency, rate_limit=config.outbox.calls_per_second,
             done_retention=config.outbox.done_retention_days * 86400,
+            dead_retention=config.outbox.dead_retention_days * 86400,
         )  # fmt: skip
         self.devices = Devices(config, on_scan=self._scanned, on_device=self._device_changed,
                                on_print=self._print_changed)  # fmt: skip
@@ -162,8 +173,10 @@ class Agent:
         await self.devices.start()
         self.callback: CallbackServer | None = None
         if config.callback is not None and self.members is not None:
+            limits = CallbackLimits(per_source_per_minute=config.callback.per_source_per_minute,
+                                    total_per_minute=config.callback.total_per_minute)
             self.callback = CallbackServer(config.callback.host, config.callback.port, config.callback.path,
-                                           self.members.accept_callback)  # fmt: skip
+                                           self.members, limits=limits)  # fmt: skip
             await self.callback.start()
         await self.server.start()
         self.web = await self._start_status_page(token)

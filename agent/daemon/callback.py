@@ -1,8 +1,17 @@
 """The open-card callback endpoint: Alipay sends the customer's browser here (GET with the parameters)
 after the form, in stores where the merchant's callback URL is forwarded to the till.
 
+It is the one endpoint customers' phones reach, so it sheds what it must refuse before anything
+costs a write or a call to Alipay, cheapest check first:
+
+1. method, path, parameter count and shape, app and template, the out_string's MAC (no I/O);
+2. a pending enrollment for that slip, or an unused slip printed offline (database reads);
+3. rate limits per source address and in total (`agent.members.callback_limits`): 429;
+4. only then the durable writes (which slip was used, the card.authorize job).
+
 It rides on the status page's HTTP shell (h11) with a smaller head limit (8 KiB) and a short idle
-timeout. It validates, queues the card opening and answers at once; the card opens in the background.
+timeout, answers at once, and the card opens in the background. Refusals are logged without
+secrets, and at most a few per second (a flood must not flood the journal).
 """
 
 from __future__ import annotations
@@ -10,47 +19,111 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from agent.members.callback_limits import CallbackLimiter, CallbackLimits
 from agent.members.open_card import CallbackError
+from agent.members.service import Callback
 from agent.web import HttpServer, Request, Response
 from offline_queue import OutboxError
+from offline_queue.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 8192
 READ_TIMEOUT_SECONDS = 5.0
+MAX_PARAMETERS = 20
+RETRY_AFTER_SECONDS = 60
 
-Accept = Callable[[dict[str, str]], object]
+
+class CallbackSink(Protocol):
+    """Where checked callbacks go (the MemberService): the three steps, cheapest first."""
+
+    def parse_callback(self, params: Mapping[str, object]) -> Callback: ...
+
+    def check_callback(self, callback: Callback) -> None: ...
+
+    def queue_callback(self, callback: Callback) -> object: ...
 
 
-def _page(status: int, title: str, text: str) -> Response:
-    title, text = html.escape(title), html.escape(text)
+def _page(status: int, title: tuple[str, str], text: tuple[str, str],
+          headers: tuple[tuple[str, str], ...] = ()) -> Response:  # fmt: skip
+    """A small page for the customer's phone, in Chinese and English."""
+    (title_zh, title_en), (text_zh, text_en) = [tuple(map(html.escape, pair)) for pair in (title, text)]
     body = ("<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
-            f"<title>{title}</title><h1>{title}</h1><p>{text}</p>").encode()  # fmt: skip
-    return Response(status, body, headers=[("Connection", "close")])
+            f"<title>{title_zh} / {title_en}</title><h1>{title_zh}</h1><p>{text_zh}</p>"
+            f"<h2 lang=en>{title_en}</h2><p lang=en>{text_en}</p>").encode()  # fmt: skip
+    return Response(status, body, headers=[("Connection", "close"), *headers])
+
+
+def _refused(reason: str) -> Response:
+    return _page(HTTPStatus.BAD_REQUEST, ("未能开卡", "Card not opened"),
+                 ("如果会员卡没有出现在支付宝中，请向收银员索取新的开卡二维码。",
+                  f"{reason}. If your card does not appear in Alipay, ask the cashier for a new QR code."))  # fmt: skip
+
+
+NOT_FOUND = _page(HTTPStatus.NOT_FOUND, ("未找到", "Not found"), ("这里没有内容。", "Nothing here."))
+NOT_ALLOWED = _page(HTTPStatus.METHOD_NOT_ALLOWED, ("不支持的请求", "Method not allowed"),
+                    ("请用支付宝扫描开卡二维码。", "Open this page by scanning the QR code in Alipay."),
+                    (("Allow", "GET"),))  # fmt: skip
+TOO_MANY = _page(HTTPStatus.TOO_MANY_REQUESTS, ("请稍后再试", "Please try again in a minute"),
+                 ("请求过多，请一分钟后重新扫描二维码。", "Too many requests; scan the QR code again in a minute."),
+                 (("Retry-After", str(RETRY_AFTER_SECONDS)),))  # fmt: skip
+BUSY = _page(HTTPStatus.SERVICE_UNAVAILABLE, ("请稍后再试", "Please try again"),
+             ("收银台繁忙，请稍后重新扫描二维码。",
+              "The till is busy; scan the QR code again in a moment."))  # fmt: skip
+THANKS = _page(HTTPStatus.OK, ("谢谢", "Thank you"),
+               ("您的会员卡正在开通，稍后将出现在支付宝中。",
+                "Your membership card is being opened. It will appear in Alipay shortly."))  # fmt: skip
 
 
 def callback_params(request: Request) -> dict[str, str]:
-    """The callback parameters of a GET request; raises CallbackError (400)."""
-    if request.method != "GET":
-        raise CallbackError("only GET is accepted")
-    params: dict[str, str] = {}
+    """The callback parameters of the request's query; raises CallbackError (400)."""
     query = urlsplit(request.target).query
-    for key, value in parse_qsl(query, keep_blank_values=True, max_num_fields=20):
+    fields = [field for field in query.split("&") if field]
+    if len(fields) > MAX_PARAMETERS:
+        raise CallbackError(f"too many parameters ({len(fields)}; a callback has at most {MAX_PARAMETERS})")
+    params: dict[str, str] = {}
+    for key, value in parse_qsl("&".join(fields), keep_blank_values=True):
         if key in params:
-            raise CallbackError(f"{key[:30]} is given twice")
+            raise CallbackError(f"{key[:30]!r} is given twice")
         params[key] = value
     return params
 
 
+class _RefusalLog:
+    """Warnings about refused callbacks, a few per second at most; the rest are counted."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._bucket = TokenBucket(1.0, burst=5, now=clock())
+        self._unlogged = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        if not self._bucket.try_take(self._clock()):
+            self._unlogged += 1
+            return
+        if self._unlogged:
+            message += " (and %d more refusals not logged)"
+            args = (*args, self._unlogged)
+            self._unlogged = 0
+        log.warning(message, *args)
+
+
 class CallbackServer:
-    def __init__(self, host: str, port: int, path: str, accept: Accept) -> None:
+    def __init__(self, host: str, port: int, path: str, sink: CallbackSink, *, limits: CallbackLimits | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.path = path
-        self.accept = accept
-        self._http = HttpServer(host, port, self._answer, max_head_bytes=MAX_REQUEST_BYTES,
+        self.sink = sink
+        self._clock = clock
+        self.limiter = CallbackLimiter(limits or CallbackLimits(), now=clock())
+        self._refusals = _RefusalLog(clock)
+        self.counts = {"accepted": 0, "refused": 0, "shed": 0, "failed": 0}  # for the bench and the tests
+        self._http = HttpServer(host, port, self.answer, max_head_bytes=MAX_REQUEST_BYTES,
                                 idle_timeout=READ_TIMEOUT_SECONDS)  # fmt: skip
 
     @property
@@ -63,18 +136,43 @@ class CallbackServer:
     async def close(self) -> None:
         await self._http.close()
 
-    async def _answer(self, request: Request) -> Response:
-        if request.method == "GET" and request.path != self.path:
-            return _page(HTTPStatus.NOT_FOUND, "Not found", "Nothing here.")
+    async def answer(self, request: Request) -> Response:
+        """The HTTP handler (the shell calls it; tests may too)."""
+        if request.path != self.path:
+            return NOT_FOUND
+        if request.method != "GET":
+            return NOT_ALLOWED
         try:
-            params = callback_params(request)
-            await asyncio.to_thread(self.accept, params)  # a durable enqueue waits for an fsync
+            callback = self.sink.parse_callback(callback_params(request))
+            await asyncio.to_thread(self.sink.check_callback, callback)
         except CallbackError as exc:
-            log.warning("open-card callback refused: %s", exc)
-            return _page(HTTPStatus.BAD_REQUEST, "Card not opened", f"{exc}. Please scan the QR code again.")
+            return self._refuse(request, exc)
+        except Exception as exc:  # a locked or failing database: the customer can scan again
+            return self._fail(exc)
+        if not self.limiter.allow(request.peer, self._clock()):
+            self.counts["shed"] += 1
+            self._refusals.warning("open-card callback from %s shed: over the rate limit", request.peer)
+            return TOO_MANY
+        try:
+            await asyncio.to_thread(self.sink.queue_callback, callback)  # durable: waits for an fsync
+        except CallbackError as exc:
+            return self._refuse(request, exc)
         except OutboxError as exc:
+            self.counts["failed"] += 1
             log.error("open-card callback could not be queued: %s", exc)
-            return _page(HTTPStatus.SERVICE_UNAVAILABLE, "Please try again",
-                         "The till is busy; scan the QR code again.")  # fmt: skip
-        return _page(HTTPStatus.OK, "Thank you",
-                     "Your membership card is being opened. It will appear in Alipay shortly.")  # fmt: skip
+            return BUSY
+        except Exception as exc:
+            return self._fail(exc)
+        self.counts["accepted"] += 1
+        return THANKS
+
+    def _refuse(self, request: Request, exc: CallbackError) -> Response:
+        self.counts["refused"] += 1
+        self._refusals.warning("open-card callback from %s refused: %s", request.peer, exc)
+        return _refused(str(exc))
+
+    def _fail(self, exc: Exception) -> Response:
+        self.counts["failed"] += 1
+        # Only the type: a message could quote the request's values.
+        log.error("open-card callback failed: %s", type(exc).__name__)
+        return BUSY

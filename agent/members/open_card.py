@@ -57,19 +57,19 @@ class CallbackParams:
 
 
 def check_auth_code(value: str) -> str:
-    if not _AUTH_CODE.match(value):
+    if not _AUTH_CODE.fullmatch(value):
         raise CallbackError("auth_code: expected 1-64 letters or digits")
     return value
 
 
 def check_template_id(value: str) -> str:
-    if not _TEMPLATE_ID.match(value):
+    if not _TEMPLATE_ID.fullmatch(value):
         raise CallbackError(f"template_id: expected up to 32 digits, got {value[:40]!r}")
     return value
 
 
 def check_request_id(value: str) -> str:
-    if not _REQUEST_ID.match(value):
+    if not _REQUEST_ID.fullmatch(value):
         raise CallbackError(f"request_id: expected 1-64 letters or digits, got {value[:70]!r}")
     return value
 
@@ -120,7 +120,7 @@ class CardValues:
     open_date: str | None = None  # 'yyyy-MM-dd HH:mm:ss' China time; open_card() sets "now" when absent
 
     def __post_init__(self) -> None:
-        if self.point is not None and not _POINT.match(self.point):
+        if self.point is not None and not _POINT.fullmatch(self.point):
             raise ValueError("points: expected a number with at most 2 decimals")
         if self.balance is not None:
             try:
@@ -133,7 +133,7 @@ class CardValues:
             raise ValueError("external_card_no: 1-64 characters")
         if self.level is not None and not 1 <= len(self.level) <= 64:
             raise ValueError("level: 1-64 characters")
-        if self.open_date is not None and not _TIMESTAMP.match(self.open_date):
+        if self.open_date is not None and not _TIMESTAMP.fullmatch(self.open_date):
             raise ValueError("open_date: use 'yyyy-MM-dd HH:mm:ss' (China time)")
 
     def to_card_info(self) -> apis.CardInfo:
@@ -149,7 +149,7 @@ def member_info_from_form(answers: Mapping[str, str]) -> apis.MemberInfo:
     return apis.MemberInfo(
         name=answers.get("OPEN_FORM_FIELD_NAME", "").strip() or None,
         gender=gender,
-        birth=birth if _DATE.match(birth) else None,
+        birth=birth if _DATE.fullmatch(birth) else None,
         cell=answers.get("OPEN_FORM_FIELD_MOBILE", "").strip() or None,
     )
 

@@ -2,7 +2,8 @@
 and keep points/balance/level in step (DESIGN.md, till flows 1, 2 and 4).
 
 Enrollment works offline: the activation URL is applied for once per template and cached (and
-refreshed on a schedule), and `out_string` = store:till:job_id lets the callback find its enrollment.
+refreshed on a schedule), and `out_string` = v1.store.till.job_id.MAC lets the callback find its
+enrollment; only this agent can write one (see `agent.members.out_string`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,13 +26,39 @@ from agent.jobs import card_authorize, loyalty
 from agent.jobs.card_authorize import Authorization
 from agent.jobs.loyalty import LoyaltyUpdate
 from agent.members.open_card import CallbackError, check_auth_code, check_request_id, check_template_id
+from agent.members.out_string import OutStringError, SlipRef
+from agent.members.out_string import encode as encode_out_string
+from agent.members.out_string import verify as verify_out_string
 from agent.members.store import Enrollment, MemberStore
-from offline_queue import Job, Outbox
+from offline_queue import IdempotencyConflict, Job, Outbox, OutboxError
 
 log = logging.getLogger(__name__)
 
 _NUMBER = re.compile(r"^-?(0|[1-9]\d{0,15})(\.\d{1,2})?$")
 _AMOUNT = re.compile(r"^(0|[1-9]\d{0,9})(\.\d{1,2})?$")
+
+
+_CALLBACK_PARAMS = frozenset(
+    {"auth_code", "template_id", "request_id", "out_string", "app_id", "scope", "state", "isv_app_id"}
+)
+_AUTH_CODE_MAX = 40
+# Callbacks one slip may bring: a customer scans again after a failure, but not without end.
+MAX_CALLBACKS_PER_SLIP = 5
+_SLIP_USED_UP = "this slip cannot open a card any more; ask the cashier for a new one"
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A callback that passed the checks needing no I/O."""
+
+    auth_code: str
+    template_id: str
+    request_id: str
+    out_string: str | None
+    slip: SlipRef | None  # None: no out_string (a slip printed offline)
+
+    def __repr__(self) -> str:  # the auth_code is a secret
+        return f"Callback(template_id={self.template_id!r}, request_id={self.request_id!r}, slip={self.slip!r})"
 
 
 class MemberError(Exception):
@@ -55,6 +82,7 @@ class MemberSettings:
     valid_days: int = 3650
     activation_refresh_seconds: float = 24 * 3600
     lookup_timeout: float = 2.0
+    offline_slip_valid_seconds: float = 7 * 86400
 
 
 def _fingerprint(*parts: object) -> str:
@@ -67,7 +95,9 @@ def china_now(now: float) -> datetime:
 
 class MemberService:
     def __init__(self, client: AlipayClient, outbox: Outbox, store: MemberStore, settings: MemberSettings,
-                 *, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 *, out_string_key: bytes, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        """`out_string_key`: the secret the activation URLs' out_strings are MAC'd with."""
+        self._out_string_key = out_string_key
         self.client = client
         self.outbox = outbox
         self.store = store
@@ -77,7 +107,8 @@ class MemberService:
     # --- enrollment -----------------------------------------------------------------------------
 
     def out_string(self, job_id: str) -> str:
-        return f"{self.settings.store_id}:{self.settings.till_id}:{job_id}"
+        """What the activation URL carries so the callback finds its enrollment (MAC'd: see out_string.py)."""
+        return encode_out_string(self._out_string_key, SlipRef(self.settings.store_id, self.settings.till_id, job_id))
 
     async def refresh_activation_url(self, template_id: str) -> str:
         # Without out_string: the template's URL, printed when an enrollment happens offline.
@@ -89,16 +120,20 @@ class MemberService:
     async def enroll(self, job_id: str, *, external_card_no: str | None, print_job_id: str) -> tuple[Enrollment, str]:
         """Record the enrollment and return it with the URL to print. Same job_id + same request = same.
 
-        Online, the URL is applied for with out_string = store:till:job_id, so the callback names this
-        enrollment. Offline, the template's cached URL is printed: the card still opens, but the
-        callback cannot be matched to the enrollment (member.opened then has no job_id).
+        Online, the URL is applied for with a MAC'd out_string naming store, till and job_id, so the
+        callback names this enrollment. Offline, the template's cached URL is printed: the card still
+        opens, but the callback cannot be matched to the enrollment (member.opened then has no job_id);
+        the slip admits one callback without out_string within `offline_slip_valid_seconds`.
         """
+        try:
+            out_string = self.out_string(job_id)
+        except ValueError as exc:
+            raise MemberError("BAD_REQUEST", f"job_id: {exc}") from None
         fingerprint = _fingerprint(external_card_no)
         existing = self.store.enrollment(job_id)
         if existing is not None and existing.request_hash != fingerprint:
             raise MemberError("IDEMPOTENCY_CONFLICT", f"enrollment {job_id} exists with other details")
         template_id = existing.template_id if existing else self.settings.template_id
-        out_string = self.out_string(job_id)
         limit = Timeouts(connect=self.settings.lookup_timeout, read=self.settings.lookup_timeout)
         try:
             request = ActivateUrlApply(template_id=template_id, callback=self.settings.callback_url,
@@ -113,7 +148,12 @@ class MemberService:
             log.warning("enrollment %s prints the cached activation URL (offline): its callback cannot be matched",
                         job_id)  # fmt: skip
             url = cached[0]
+            # That slip's callback comes without out_string: let exactly one such callback in.
+            self.store.add_offline_slip(job_id, self.clock())
         if existing is not None:
+            if existing.out_string != out_string:  # printed by an older release, or the till's ids changed
+                self.store.set_out_string(job_id, out_string)
+                existing = replace(existing, out_string=out_string)
             return existing, url
         enrollment = Enrollment(job_id, template_id, out_string, external_card_no, fingerprint, print_job_id, None,
                                 self.clock())  # fmt: skip
@@ -121,40 +161,104 @@ class MemberService:
         return enrollment, url
 
     # --- the callback -----------------------------------------------------------------------------
+    # Cheap checks first (`parse_callback`: shapes, app, template, the out_string's MAC), then reads
+    # (`check_callback`: a pending enrollment, or an unused offline slip), and only then durable
+    # writes (`queue_callback`). The HTTP endpoint rate-limits between the last two.
 
-    def accept_callback(self, params: dict[str, str]) -> Job:
-        """Validate the callback's parameters and queue the card opening; answers at once."""
-        allowed = {"auth_code", "template_id", "request_id", "out_string", "app_id", "scope", "state", "isv_app_id"}
-        unknown = sorted(set(params) - allowed)
+    def parse_callback(self, params: Mapping[str, object]) -> Callback:
+        """The callback's values, checked without any I/O; raises CallbackError."""
+        unknown = sorted(str(k) for k in params if k not in _CALLBACK_PARAMS)
         if unknown:
-            raise CallbackError(f"unexpected parameters: {', '.join(k[:30] for k in unknown[:5])}")
-        for name in ("auth_code", "template_id", "request_id"):
-            if not isinstance(params.get(name), str) or not params[name]:
-                raise CallbackError(f"{name} is required")
+            raise CallbackError(f"unexpected parameters: {', '.join(repr(k[:30]) for k in unknown[:5])}")
         if any(not isinstance(v, str) or len(v) > 512 for v in params.values()):
             raise CallbackError("parameters must be strings of at most 512 characters")
-        auth_code = check_auth_code(params["auth_code"])
-        template_id = check_template_id(params["template_id"])
-        request_id = check_request_id(params["request_id"])
-        app_id = params.get("app_id")
+        values = {str(k): str(v) for k, v in params.items()}
+        for name in ("auth_code", "template_id", "request_id"):
+            if not values.get(name):
+                raise CallbackError(f"{name} is required")
+        auth_code = check_auth_code(values["auth_code"])
+        if len(auth_code) > _AUTH_CODE_MAX:  # oauth.token takes codes of up to 40 characters
+            raise CallbackError(f"auth_code: expected 1-{_AUTH_CODE_MAX} letters or digits")
+        template_id = check_template_id(values["template_id"])
+        request_id = check_request_id(values["request_id"])
+        app_id = values.get("app_id")
         if app_id and app_id != self.settings.app_id:
             raise CallbackError(f"app_id {app_id[:20]!r} is not this agent's app")
         if template_id != self.settings.template_id:
             raise CallbackError("template_id is not the template this store enrolls with")
-        out_string = params.get("out_string") or None
-        enrollment = self.store.enrollment_by_out_string(out_string) if out_string else None
-        if out_string and enrollment is None and out_string.startswith(f"{self.settings.store_id}:"):
-            raise CallbackError("out_string names no enrollment of this store")
+        out_string = values.get("out_string") or None
+        slip = None
+        if out_string is not None:
+            try:
+                slip = verify_out_string(self._out_string_key, out_string)
+            except OutStringError as exc:
+                raise CallbackError(str(exc)) from None
+            if (slip.store, slip.till) != (self.settings.store_id, self.settings.till_id):
+                raise CallbackError(f"out_string names store {slip.store} till {slip.till}, not this till")
+        return Callback(auth_code, template_id, request_id, out_string, slip)
+
+    def check_callback(self, callback: Callback) -> None:
+        """Refuse (CallbackError) a callback no printed slip is waiting for. Reads only."""
+        if callback.slip is not None:
+            self._pending_enrollment(callback)
+            claims = self.store.claims(callback.slip.job)
+            if len(claims) >= MAX_CALLBACKS_PER_SLIP and callback.request_id not in claims:
+                raise CallbackError(_SLIP_USED_UP)
+        elif self.store.offline_slip_for(callback.request_id, self._offline_slips_since()) is None:
+            raise CallbackError("the callback names no enrollment (no out_string) and no slip printed offline is "
+                                "waiting for one")  # fmt: skip
+
+    def queue_callback(self, callback: Callback) -> Job:
+        """Record which slip this callback uses, then queue the card opening (durable)."""
+        self.check_callback(callback)  # again: things may have changed while it waited its turn
+        if callback.slip is not None:
+            claimed = self.store.claim_enrollment(callback.slip.job, callback.request_id, self.clock(),
+                                                  max_claims=MAX_CALLBACKS_PER_SLIP)  # fmt: skip
+        else:
+            claimed = self.store.claim_offline_slip(callback.request_id, self._offline_slips_since())
+        if claimed is None:
+            raise CallbackError(_SLIP_USED_UP)
         authorization = Authorization(
-            auth_code=auth_code, template_id=template_id, request_id=request_id, out_string=out_string,
-            enrollment_id=enrollment.job_id if enrollment else None,
-        )
+            auth_code=callback.auth_code, template_id=callback.template_id, request_id=callback.request_id,
+            out_string=callback.out_string, enrollment_id=callback.slip.job if callback.slip else None,
+        )  # fmt: skip
         before = time.time()
-        job = card_authorize.enqueue(self.outbox, authorization)
+        try:
+            job = card_authorize.enqueue(self.outbox, authorization)
+        except IdempotencyConflict:
+            if claimed:
+                self.store.release_claim(callback.request_id)
+            raise CallbackError(f"this form submission (request_id {callback.request_id}) was already received "
+                                "with other values; nothing new queued") from None  # fmt: skip
+        except OutboxError:
+            if claimed:
+                self.store.release_claim(callback.request_id)  # not queued: the slip may be used again
+            raise
         if job.created_at < before:
             # The outbox returned the job this form submission already made: a replayed callback.
-            raise CallbackError(f"this callback was already received (request_id {request_id}); nothing new queued")
+            raise CallbackError(f"this callback was already received (request_id {callback.request_id}); "
+                                "nothing new queued")  # fmt: skip
         return job
+
+    def accept_callback(self, params: Mapping[str, object]) -> Job:
+        """Validate a callback (relayed by the ECR as member.open) and queue the card opening."""
+        callback = self.parse_callback(params)
+        self.check_callback(callback)
+        return self.queue_callback(callback)
+
+    def _pending_enrollment(self, callback: Callback) -> Enrollment:
+        assert callback.slip is not None
+        enrollment = self.store.enrollment(callback.slip.job)
+        if enrollment is None:
+            raise CallbackError("out_string names no enrollment of this till")
+        if enrollment.card_no is not None:
+            raise CallbackError("the card of this slip is already open")
+        if enrollment.template_id != callback.template_id:
+            raise CallbackError("the slip was printed for another card template")
+        return enrollment
+
+    def _offline_slips_since(self) -> float:
+        return self.clock() - self.settings.offline_slip_valid_seconds
 
     def card_values(self, authorization: Authorization) -> dict[str, Any]:
         """The new card's values, from the settings (the template's field rules) and the enrollment."""
@@ -217,7 +321,7 @@ def parse_loyalty_update(body: dict[str, Any]) -> LoyaltyUpdate:
             return None
         if not isinstance(value, str) or not 0 < len(value) <= max_len:
             raise MemberError("BAD_REQUEST", f"{name} must be a string of 1-{max_len} characters")
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             raise MemberError("BAD_REQUEST", f"{name} is not a valid number")
         return value
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.storage import open_database
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS member_activation_urls (
@@ -26,6 +30,21 @@ CREATE TABLE IF NOT EXISTS member_enrollments (
     card_no TEXT,
     created_at REAL NOT NULL
 );
+-- Enrollments whose slip carries the template's cached URL (printed offline): their callbacks come
+-- without out_string. Each such slip admits one callback (claimed_by), within its validity.
+CREATE TABLE IF NOT EXISTS member_offline_slips (
+    job_id TEXT PRIMARY KEY,
+    printed_at REAL NOT NULL,
+    claimed_by TEXT
+);
+-- One row per callback accepted for an enrollment (a customer may need to scan again after a
+-- failure, but a slip cannot mint callbacks without end).
+CREATE TABLE IF NOT EXISTS member_callback_claims (
+    request_id TEXT PRIMARY KEY,
+    enrollment_id TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS member_callback_claims_enrollment ON member_callback_claims(enrollment_id);
 CREATE TABLE IF NOT EXISTS member_cache (
     card_no TEXT PRIMARY KEY,
     info TEXT NOT NULL,
@@ -71,9 +90,6 @@ class MemberStore:
     def enrollment(self, job_id: str) -> Enrollment | None:
         return self._one("SELECT * FROM member_enrollments WHERE job_id = ?", job_id)
 
-    def enrollment_by_out_string(self, out_string: str) -> Enrollment | None:
-        return self._one("SELECT * FROM member_enrollments WHERE out_string = ?", out_string)
-
     def _one(self, sql: str, key: str) -> Enrollment | None:
         with self._lock:
             row = self._db.execute(sql, (key,)).fetchone()
@@ -83,9 +99,86 @@ class MemberStore:
         with self._lock:
             self._db.execute("INSERT INTO member_enrollments VALUES (?, ?, ?, ?, ?, ?, ?, ?)", astuple(enrollment))
 
+    def set_out_string(self, job_id: str, out_string: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE member_enrollments SET out_string = ? WHERE job_id = ?", (out_string, job_id))
+
     def enrollment_opened(self, job_id: str, card_no: str) -> None:
         with self._lock:
             self._db.execute("UPDATE member_enrollments SET card_no = ? WHERE job_id = ?", (card_no, job_id))
+
+    # --- callbacks: who may still open a card ---------------------------------------------------
+
+    def claims(self, enrollment_id: str) -> list[str]:
+        """The request_ids of the callbacks accepted for this enrollment so far."""
+        with self._lock:
+            rows = self._db.execute("SELECT request_id FROM member_callback_claims WHERE enrollment_id = ?",
+                                    (enrollment_id,)).fetchall()  # fmt: skip
+        return [str(row[0]) for row in rows]
+
+    def claim_enrollment(self, enrollment_id: str, request_id: str, now: float, *, max_claims: int) -> bool | None:
+        """Record a callback for an enrollment: True if new, False if already recorded (a resend),
+        None if refused (the enrollment has had `max_claims` callbacks, or the request is another's)."""
+
+        def claim(db: sqlite3.Connection) -> bool | None:
+            row = db.execute("SELECT enrollment_id FROM member_callback_claims WHERE request_id = ?",
+                             (request_id,)).fetchone()  # fmt: skip
+            if row is not None:
+                return False if row[0] == enrollment_id else None
+            count = db.execute("SELECT count(*) FROM member_callback_claims WHERE enrollment_id = ?",
+                               (enrollment_id,)).fetchone()[0]  # fmt: skip
+            if count >= max_claims:
+                return None
+            db.execute("INSERT INTO member_callback_claims VALUES (?, ?, ?)", (request_id, enrollment_id, now))
+            return True
+
+        return self._transaction(claim)
+
+    def add_offline_slip(self, job_id: str, now: float) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO member_offline_slips VALUES (?, ?, NULL)", (job_id, now))
+
+    def offline_slip_for(self, request_id: str, printed_since: float) -> str | None:
+        """The offline slip this callback already used, else one still unused (None: neither)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT job_id FROM member_offline_slips WHERE claimed_by = ? UNION ALL "
+                "SELECT job_id FROM (SELECT job_id FROM member_offline_slips WHERE claimed_by IS NULL "
+                "AND printed_at >= ? ORDER BY printed_at LIMIT 1)", (request_id, printed_since)).fetchone()  # fmt: skip
+        return None if row is None else str(row[0])
+
+    def claim_offline_slip(self, request_id: str, printed_since: float) -> bool | None:
+        """Use the oldest unused offline slip for this callback: True if new, False if this callback
+        already used one (a resend), None if no slip is left."""
+
+        def claim(db: sqlite3.Connection) -> bool | None:
+            if db.execute("SELECT 1 FROM member_offline_slips WHERE claimed_by = ?", (request_id,)).fetchone():
+                return False
+            cursor = db.execute(
+                "UPDATE member_offline_slips SET claimed_by = ? WHERE job_id = (SELECT job_id FROM "
+                "member_offline_slips WHERE claimed_by IS NULL AND printed_at >= ? ORDER BY printed_at LIMIT 1)",
+                (request_id, printed_since))  # fmt: skip
+            return True if cursor.rowcount == 1 else None
+
+        return self._transaction(claim)
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Check and write atomically (BEGIN IMMEDIATE: no other writer in between)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                value = fn(self._db)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return value
+
+    def release_claim(self, request_id: str) -> None:
+        """Forget a callback that could not be queued (the outbox refused it): its slip may be used again."""
+        with self._lock:
+            self._db.execute("DELETE FROM member_callback_claims WHERE request_id = ?", (request_id,))
+            self._db.execute("UPDATE member_offline_slips SET claimed_by = NULL WHERE claimed_by = ?", (request_id,))
 
     # --- member cache ---------------------------------------------------------------------------
 

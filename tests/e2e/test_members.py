@@ -20,7 +20,7 @@ def enroll_and_scan_slip(store: MemberStore, job_id: str) -> str:
     """member.enroll, wait for the slip, and decode the activation URL from the rendered PNG."""
     with store.daemon.ecr() as ecr:
         answer = ecr.request("member.enroll", {"job_id": job_id})
-        assert answer["enrollment"]["out_string"].endswith(f":{job_id}")
+        assert answer["enrollment"]["out_string"].startswith(f"v1.SH01.T1.{job_id}.")  # store, till, job, MAC
         done = ecr.wait_for("print.updated", lambda b: b["job"]["state"] in ("printed", "failed"), timeout=20)
         assert done["body"]["job"]["state"] == "printed"
     job = store.printer.wait_for_jobs(1, timeout=10)[-1]
@@ -87,8 +87,12 @@ def test_bad_callbacks_are_refused_and_queue_nothing(member_store: MemberStore) 
         with pytest.raises(EcrError) as relayed:
             ecr.request("member.open", {**good, "template_id": "999"})
         assert relayed.value.code == "BAD_REQUEST"
+        with pytest.raises(EcrError) as unbound:  # names no slip this till printed
+            ecr.request("member.open", good)
+        assert unbound.value.code == "BAD_REQUEST" and "names no enrollment" in unbound.value.message
         assert ecr.request("outbox.list")["jobs"] == []
-        # A callback that passes validation is queued once; its replay is refused.
+        # A callback for a slip this till printed is queued once; its replay is refused.
+        good["out_string"] = ecr.request("member.enroll", {"job_id": "E9"})["enrollment"]["out_string"]
         first = ecr.request("member.open", good)
         assert first["open"]["state"] == "pending"
         with pytest.raises(EcrError) as replayed:

@@ -1,5 +1,6 @@
 """The store's line drops: enrollment still prints (cached URL), a callback received offline opens the
-card when the gateway returns, and one that waits longer than the auth_code lives dies readably."""
+card when the gateway returns, a slip printed offline opens one card, and a callback that waits
+longer than the auth_code lives dies readably."""
 
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ def test_enrollment_and_callback_while_the_gateway_is_down(member_store: MemberS
         assert answer.status_code == 200
         opened = ecr.wait_for("member.opened", timeout=40)["body"]
         assert opened["job_id"] == "E1" and opened["card_no"].startswith("LOTUS")
+        # The slip printed offline still opens a card (not linked to E2: its QR cannot say), once.
+        later = open_card(offline_url, mobile="13900005555", name="赵敏", follow_callback=True)
+        assert later.callback_status == 200, later.callback_body
+        unlinked = ecr.wait_for("member.opened", lambda b: b["job_id"] is None, timeout=40)["body"]
+        assert unlinked["card_no"].startswith("LOTUS")
+        again = open_card(offline_url, mobile="13900006666", name="钱伟", follow_callback=True)
+        assert again.callback_status == 400 and "no slip printed offline" in again.callback_body
 
 
 def test_an_outage_longer_than_the_auth_code_lifetime_fails_readably(tmp_path: Path, member_store: MemberStore) -> None:

@@ -232,3 +232,62 @@ def test_a_failing_disk_does_not_kill_the_sender(tmp_path: Path, monkeypatch) ->
     asyncio.run(Dispatcher(box, {"k": handler}, idle_poll=0.01).run_until_idle())
     assert box.get(job.id).state is State.DONE
     box.close()
+
+
+def test_a_backlog_of_one_kind_does_not_hold_back_another(tmp_path: Path) -> None:
+    # The audit's case: thousands of card openings queued, then a points update and a reversal.
+    box = Outbox.open(tmp_path / "a.db", policies={"trade.cancel": KindPolicy(essential=True)})
+    for n in range(3000):
+        box.enqueue("card.authorize", {"n": n}, idempotency_key=f"a{n}")
+    sent: list[str] = []
+
+    async def handler(job: Job) -> Outcome:
+        sent.append(job.kind)
+        if len(sent) == 10:  # arrive while the backlog is being worked through
+            box.enqueue("card.update", {}, idempotency_key="u1")
+            box.enqueue("trade.cancel", {}, idempotency_key="c1")
+        if len(sent) == 40:
+            dispatcher.stop()
+        return Done()
+
+    handlers = {kind: handler for kind in ("card.authorize", "card.update", "trade.cancel")}
+    dispatcher = Dispatcher(box, handlers, concurrency=1)
+    asyncio.run(dispatcher.run())
+    # One dispatch at most was already claimed when they arrived; the reversal goes first.
+    assert sent.index("trade.cancel") <= 11 and sent.index("card.update") == sent.index("trade.cancel") + 1
+    box.close()
+
+
+def test_kinds_take_turns_between_two_backlogs(tmp_path: Path) -> None:
+    box = Outbox.open(tmp_path / "a.db")
+    for n in range(500):
+        box.enqueue("card.authorize", {}, idempotency_key=f"a{n}")
+    for n in range(3):
+        box.enqueue("card.update", {}, idempotency_key=f"u{n}", ordering_key=f"card-{n}")
+    kinds = [job.kind for job in box.claim(8)]
+    assert kinds.count("card.update") == 3 and kinds[:6].count("card.update") == 3
+    box.close()
+
+
+def test_housekeeping_purges_dead_jobs_after_their_retention_but_keeps_essential_ones(tmp_path: Path) -> None:
+    from tests.offline_queue.helpers import FakeClock
+
+    clock = FakeClock()
+    box = Outbox.open(tmp_path / "a.db", policies={"trade.cancel": KindPolicy(essential=True)}, clock=clock)
+    old = box.enqueue("card.authorize", {}, idempotency_key="old")
+    reversal = box.enqueue("trade.cancel", {}, idempotency_key="cancel")
+    for job in box.claim(2):
+        box.complete(job.id, Dead("no"))
+    clock.advance(3 * 86400)
+    recent = box.enqueue("card.authorize", {}, idempotency_key="recent")
+    box.claim(1)
+    box.complete(recent.id, Dead("no"))
+
+    async def handler(job: Job) -> Outcome:
+        return Done()
+
+    asyncio.run(Dispatcher(box, {"card.authorize": handler}, dead_retention=2 * 86400).run_until_idle())
+    assert sorted(j.idempotency_key for j in box.list(state="dead")) == ["cancel", "recent"]
+    assert box.get(reversal.id).state is State.DEAD and old.id not in [j.id for j in box.list()]
+    assert box.retry(ids=[recent.id]) == 1  # kept until then: still retryable
+    box.close()

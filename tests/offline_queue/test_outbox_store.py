@@ -244,11 +244,52 @@ def test_pending_cap_counts_jobs_added_by_another_process(tmp_path: Path, clock:
 
 
 def test_database_size_cap_raises(tmp_path: Path, clock: FakeClock) -> None:
-    with Outbox.open(tmp_path / "a.db", caps=Caps(max_db_bytes=64 * 1024), clock=clock) as box:
+    with Outbox.open(tmp_path / "a.db", caps=Caps(max_db_bytes=128 * 1024), clock=clock) as box:
         with pytest.raises(OutboxTooLarge):
             for n in range(1000):
                 box.enqueue("k", {"blob": "x" * 2000}, idempotency_key=str(n))
         assert 0 < box.stats().backlog < 1000
+
+
+ESSENTIAL = {"trade.cancel": KindPolicy(essential=True), "card.update": KindPolicy(absolute=True)}
+
+
+def test_a_reversal_is_accepted_at_the_pending_cap_while_other_work_is_refused(tmp_path: Path, clock: FakeClock) -> None:
+    with Outbox.open(tmp_path / "a.db", caps=Caps(max_pending=50), policies=ESSENTIAL, clock=clock) as box:
+        for n in range(50):
+            box.enqueue("card.authorize", {"n": n}, idempotency_key=f"a{n}")
+        reversal = box.enqueue("trade.cancel", {"out_trade_no": "T1"}, idempotency_key="cancel:T1")
+        assert reversal.state is State.PENDING
+        with pytest.raises(OutboxFull, match="51 jobs pending, cap is 50; nothing was stored"):
+            box.enqueue("card.update", {"point": "10"}, idempotency_key="u1", ordering_key="C1", business_time=1.0)
+        with pytest.raises(OutboxFull):
+            box.enqueue("card.authorize", {"n": 99}, idempotency_key="a99")
+
+
+def test_a_reversal_is_accepted_at_the_size_cap_while_other_work_is_refused(tmp_path: Path, clock: FakeClock) -> None:
+    with Outbox.open(tmp_path / "a.db", caps=Caps(max_db_bytes=160 * 1024), policies=ESSENTIAL, clock=clock) as box:
+        with pytest.raises(OutboxTooLarge):
+            for n in range(1000):
+                box.enqueue("card.authorize", {"blob": "x" * 2000}, idempotency_key=f"a{n}")
+        for n in range(20):  # over the cap, and more than one size re-read later
+            box.enqueue("trade.cancel", {"out_trade_no": f"T{n}"}, idempotency_key=f"cancel:T{n}")
+        with pytest.raises(OutboxTooLarge, match="nothing was stored"):
+            box.enqueue("card.update", {"point": "10"}, idempotency_key="u1", ordering_key="C1", business_time=1.0)
+
+
+def test_the_size_cap_counts_pages_in_use_so_purged_space_is_room_again(tmp_path: Path, clock: FakeClock) -> None:
+    with Outbox.open(tmp_path / "a.db", caps=Caps(max_db_bytes=160 * 1024), clock=clock) as box:
+        with pytest.raises(OutboxTooLarge):
+            for n in range(1000):
+                box.enqueue("card.authorize", {"blob": "x" * 2000}, idempotency_key=f"a{n}")
+        while jobs := box.claim(100):
+            box.complete_many([(job.id, Dead("forged")) for job in jobs])
+        clock.advance(86400)
+        while box.purge_dead(older_than=3600) == 500:
+            pass
+        for n in range(40):  # the freed pages are reused: the file does not shrink, yet there is room
+            box.enqueue("card.update", {"point": str(n)}, idempotency_key=f"u{n}", ordering_key="C1",
+                        business_time=float(n))  # fmt: skip
 
 
 def test_a_card_open_dies_when_its_auth_code_can_no_longer_be_valid(outbox: Outbox, clock: FakeClock) -> None:
