@@ -31,7 +31,7 @@ from agent.sales.machine import Sale
 from agent.sales.service import PaymentService, PaymentSettings
 from agent.sales.store import SaleStore
 from agent.storage import database_path
-from agent.web import Changes, HttpServer, Sessions, StatusSite
+from agent.web import AllowedHosts, Changes, HttpServer, Sessions, StatusSite, status_server
 from drivers.printer import PrintJob
 from offline_queue import Caps, Dispatcher, JobEvent, Outbox
 
@@ -184,9 +184,11 @@ class Agent:
         settings = self.config.status_page
         if not settings.enabled:
             return None
+        hosts = AllowedHosts.for_listener(settings.host, allow_remote=settings.allow_remote,
+                                          names=settings.allowed_hosts)  # fmt: skip
         site = StatusSite(self.status_source, Sessions(token), self.changes,
-                          metrics_need_token=settings.metrics_need_token)  # fmt: skip
-        web = HttpServer(settings.host, settings.port, site.handle)
+                          metrics_need_token=settings.metrics_need_token, hosts=hosts)  # fmt: skip
+        web = status_server(site, settings.host, settings.port)
         try:
             await web.start()
         except OSError as exc:  # the till works without its status page: say so, go on
