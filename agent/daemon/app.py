@@ -24,6 +24,7 @@ from agent.codes import CodeClass
 from agent.config import AgentConfig, load_credentials
 from agent.ecr.events import EventLog
 from agent.ecr.server import EcrServer, Router
+from agent.guard import FailureThrottle
 from agent.jobs import card_authorize, card_open, loyalty, reversals
 from agent.members.service import MemberService, MemberSettings
 from agent.members.store import MemberStore
@@ -89,6 +90,7 @@ class Agent:
         self.recent_log = RecentLog(on_record=self._changed_from_any_thread)
         self._ecr_count = 0
         self.web: HttpServer | None = None
+        self.token_guesses = FailureThrottle()  # wrong ECR tokens, counted together at the socket and the page
 
     @property
     def database_path(self) -> Path:
@@ -122,6 +124,7 @@ class Agent:
             token=token, router=router, events=self.events, agent_version=self.version,
             tcp_host=config.ecr.tcp_host if config.ecr.tcp_port is not None else None, tcp_port=config.ecr.tcp_port,
             unix_path=config.ecr.unix_socket, unix_group=config.ecr.unix_group, on_connections=self._ecr_connections,
+            throttle=self.token_guesses,
         )  # fmt: skip
         self.payments = PaymentService(
             self.client, self.sales, reversals.OutboxReversals(self.outbox),
@@ -186,7 +189,7 @@ class Agent:
             return None
         hosts = AllowedHosts.for_listener(settings.host, allow_remote=settings.allow_remote,
                                           names=settings.allowed_hosts)  # fmt: skip
-        site = StatusSite(self.status_source, Sessions(token), self.changes,
+        site = StatusSite(self.status_source, Sessions(token, throttle=self.token_guesses), self.changes,
                           metrics_need_token=settings.metrics_need_token, hosts=hosts)  # fmt: skip
         web = status_server(site, settings.host, settings.port)
         try:
