@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 import stat
 import time
@@ -77,6 +78,21 @@ def read_secret_file(path: Path, setting: str) -> str:
     return value
 
 
+MIN_OPEN_FILES = 8192
+
+
+def raise_open_file_limit() -> None:
+    """The soft limit on open files up to the hard one: a flood of connections must not starve the database."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    with contextlib.suppress(ValueError, OSError):
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    if soft != resource.RLIM_INFINITY and soft < MIN_OPEN_FILES:
+        log.warning("only %d open files allowed (LimitNOFILE): a flood of connections could exhaust them", soft)
+
+
 class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
@@ -98,6 +114,7 @@ class Agent:
 
     async def start(self) -> None:
         config = self.config
+        raise_open_file_limit()  # held wrong-token answers cost one file each (agent.guard)
         self._loop = asyncio.get_running_loop()
         logging.getLogger().addHandler(self.recent_log)  # start-up warnings belong on the status page too
         config.paths.state_dir.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ READ_CHUNK = 65536
 MAX_QUEUED_MESSAGES = 1000
 MAX_IN_FLIGHT_PER_CONNECTION = 16
 MAX_UNAUTHENTICATED = 64
-MAX_HELD = 256  # wrong-token answers being held back
+MAX_HELD = 1024  # wrong-token answers being held back (one open file each)
 
 
 class Router:

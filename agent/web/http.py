@@ -68,7 +68,7 @@ class Limits:
     send_seconds: float = 30.0
     max_connections: int = MAX_CONNECTIONS
     max_per_client: int = 16  # per remote address (IPv6: per /64); loopback shares max_connections
-    max_held: int = 256  # answers to wrong tokens being held back
+    max_held: int = 1024  # answers to wrong tokens being held back (one open file each)
 
 
 class BadRequest(Exception):
