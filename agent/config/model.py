@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +189,22 @@ class CallbackSettings:
 
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$")
+
+
+def _is_host(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value.removeprefix("[").removesuffix("]"))
+        return True
+    except ValueError:
+        return len(value) <= 253 and _HOST_NAME.match(value) is not None
+
+
+def _host_names(values: list[str]) -> str | None:
+    bad = [v for v in values if not _is_host(v)]
+    if bad:
+        return f"{bad[0]!r:.60} is not a host name or address (give names only: no scheme, port or path)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -199,6 +216,10 @@ class StatusPageSettings:
                                  False)  # fmt: skip
     metrics_need_token: bool = setting("Ask for the token on /metrics from this PC too (always asked off-box).",
                                        False)  # fmt: skip
+    allowed_hosts: list[str] = setting(
+        "Host names the page may be opened by besides localhost, 127.0.0.1 and [::1] (and, with allow_remote, "
+        "the address it listens on). Any other name is refused (421), which stops DNS-rebinding pages.",
+        [], check=_host_names, example='["till-3.shop.lan"]')  # fmt: skip
 
     def cross_check(self) -> list[tuple[str, str]]:
         if self.host not in _LOOPBACK and not self.allow_remote:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 import stat
 import time
@@ -25,6 +26,7 @@ from agent.codes import CodeClass
 from agent.config import AgentConfig, load_credentials
 from agent.ecr.events import EventLog
 from agent.ecr.server import EcrServer, Router
+from agent.guard import FailureThrottle
 from agent.jobs import card_authorize, card_open, loyalty, reversals
 from agent.members import out_string
 from agent.members.callback_limits import CallbackLimits
@@ -34,7 +36,7 @@ from agent.sales.machine import Sale
 from agent.sales.service import PaymentService, PaymentSettings
 from agent.sales.store import SaleStore
 from agent.storage import database_path
-from agent.web import Changes, HttpServer, Sessions, StatusSite
+from agent.web import AllowedHosts, Changes, HttpServer, Sessions, StatusSite, status_server
 from drivers.printer import PrintJob
 from offline_queue import Caps, Dispatcher, JobEvent, KindPolicy, Outbox, load_key_file
 
@@ -87,6 +89,21 @@ def outbox_policies(auth_code_lifetime: float) -> dict[str, KindPolicy]:
             card_authorize.KIND: card_authorize.policy(auth_code_lifetime)}  # fmt: skip
 
 
+MIN_OPEN_FILES = 8192
+
+
+def raise_open_file_limit() -> None:
+    """The soft limit on open files up to the hard one: a flood of connections must not starve the database."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    with contextlib.suppress(ValueError, OSError):
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    if soft != resource.RLIM_INFINITY and soft < MIN_OPEN_FILES:
+        log.warning("only %d open files allowed (LimitNOFILE): a flood of connections could exhaust them", soft)
+
+
 class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
@@ -100,6 +117,7 @@ class Agent:
         self.recent_log = RecentLog(on_record=self._changed_from_any_thread)
         self._ecr_count = 0
         self.web: HttpServer | None = None
+        self.token_guesses = FailureThrottle()  # wrong ECR tokens, counted together at the socket and the page
 
     @property
     def database_path(self) -> Path:
@@ -107,6 +125,7 @@ class Agent:
 
     async def start(self) -> None:
         config = self.config
+        raise_open_file_limit()  # held wrong-token answers cost one file each (agent.guard)
         self._loop = asyncio.get_running_loop()
         logging.getLogger().addHandler(self.recent_log)  # start-up warnings belong on the status page too
         config.paths.state_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +150,7 @@ class Agent:
             token=token, router=router, events=self.events, agent_version=self.version,
             tcp_host=config.ecr.tcp_host if config.ecr.tcp_port is not None else None, tcp_port=config.ecr.tcp_port,
             unix_path=config.ecr.unix_socket, unix_group=config.ecr.unix_group, on_connections=self._ecr_connections,
+            throttle=self.token_guesses,
         )  # fmt: skip
         self.payments = PaymentService(
             self.client, self.sales, reversals.OutboxReversals(self.outbox),
@@ -197,9 +217,11 @@ class Agent:
         settings = self.config.status_page
         if not settings.enabled:
             return None
-        site = StatusSite(self.status_source, Sessions(token), self.changes,
-                          metrics_need_token=settings.metrics_need_token)  # fmt: skip
-        web = HttpServer(settings.host, settings.port, site.handle)
+        hosts = AllowedHosts.for_listener(settings.host, allow_remote=settings.allow_remote,
+                                          names=settings.allowed_hosts)  # fmt: skip
+        site = StatusSite(self.status_source, Sessions(token, throttle=self.token_guesses), self.changes,
+                          metrics_need_token=settings.metrics_need_token, hosts=hosts)  # fmt: skip
+        web = status_server(site, settings.host, settings.port)
         try:
             await web.start()
         except OSError as exc:  # the till works without its status page: say so, go on

@@ -9,9 +9,14 @@ costs a write or a call to Alipay, cheapest check first:
 3. rate limits per source address and in total (`agent.members.callback_limits`): 429;
 4. only then the durable writes (which slip was used, the card.authorize job).
 
-It rides on the status page's HTTP shell (h11) with a smaller head limit (8 KiB) and a short idle
-timeout, answers at once, and the card opens in the background. Refusals are logged without
+It rides on the status page's HTTP shell (h11) with tighter limits (an 8 KiB head that must arrive
+within 5 s, no body to speak of, the shell's connection caps), answers at once, and the card opens in
+the background. Refusals are logged without
 secrets, and at most a few per second (a flood must not flood the journal).
+
+No Host check here (unlike the status page): the endpoint holds no secret a rebinding page could
+read, anyone can send it a GET anyway, and behind a store's forwarder the Host is the merchant's
+public name, which the agent does not know. See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 from agent.members.callback_limits import CallbackLimiter, CallbackLimits
 from agent.members.open_card import CallbackError
 from agent.members.service import Callback
-from agent.web import HttpServer, Request, Response
+from agent.web import HttpServer, Limits, Request, Response
 from offline_queue import OutboxError
 from offline_queue.ratelimit import TokenBucket
 
@@ -38,6 +43,8 @@ MAX_REQUEST_BYTES = 8192
 READ_TIMEOUT_SECONDS = 5.0
 MAX_PARAMETERS = 20
 RETRY_AFTER_SECONDS = 60
+LIMITS = Limits(max_head_bytes=MAX_REQUEST_BYTES, max_body_bytes=1024, head_seconds=READ_TIMEOUT_SECONDS,
+                body_seconds=READ_TIMEOUT_SECONDS, idle_seconds=READ_TIMEOUT_SECONDS)  # fmt: skip
 
 
 class CallbackSink(Protocol):
@@ -123,8 +130,7 @@ class CallbackServer:
         self.limiter = CallbackLimiter(limits or CallbackLimits(), now=clock())
         self._refusals = _RefusalLog(clock)
         self.counts = {"accepted": 0, "refused": 0, "shed": 0, "failed": 0}  # for the bench and the tests
-        self._http = HttpServer(host, port, self.answer, max_head_bytes=MAX_REQUEST_BYTES,
-                                idle_timeout=READ_TIMEOUT_SECONDS)  # fmt: skip
+        self._http = HttpServer(host, port, self.answer, limits=LIMITS, name="open-card callback")
 
     @property
     def address(self) -> tuple[str, int] | None:

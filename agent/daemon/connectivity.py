@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import httpx
 
+from drivers.addresses import display_address
+
 log = logging.getLogger(__name__)
 
 Listener = Callable[[bool], None]
@@ -89,4 +91,4 @@ class ConnectivityMonitor:
             self._kick.clear()
 
     def status(self) -> dict[str, object]:
-        return {"online": self.online, "since": self.since, "gateway": self.gateway_url}
+        return {"online": self.online, "since": self.since, "gateway": display_address(self.gateway_url)}

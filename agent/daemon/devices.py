@@ -21,6 +21,7 @@ from typing import Any
 from agent.codes import Classification, CodeClass, classify, display
 from agent.config import AgentConfig
 from agent.config.model import PrinterSettings
+from drivers.addresses import display_address, redact_urls
 from drivers.printer import (
     Printer,
     PrinterProfile,
@@ -162,16 +163,17 @@ class Devices:
             from drivers.camera import CameraScanner, make_decoder  # noqa: PLC0415
 
             camera = self.config.camera
-            self._workers.append(CameraScanner(camera.source, bridge.sink, decoder=make_decoder(camera.decoder),
-                                               max_fps=camera.max_fps))  # fmt: skip
-            self._set_state(camera.source, "camera", "connecting", "")
+            reader = CameraScanner(camera.source, bridge.sink, decoder=make_decoder(camera.decoder),
+                                   max_fps=camera.max_fps)  # fmt: skip
+            self._workers.append(reader)
+            self._set_state(reader.device, "camera", "connecting", "")  # its display form: no password
         for worker in self._workers:
             worker.start()
         self._tasks.append(asyncio.create_task(self._pump(bridge), name="scanner events"))
         if self.config.printer is not None:
             self.queue, self.profile = self._printer(self.config.printer)
             self.queue.start()
-            self._set_state(PRINTER_ID, "printer", "unknown", self.config.printer.uri)
+            self._set_state(PRINTER_ID, "printer", "unknown", display_address(self.config.printer.uri))
             self._tasks.append(asyncio.create_task(self._watch_printer(), name="printer status"))
 
     async def stop(self) -> None:
@@ -231,7 +233,7 @@ class Devices:
                 status = await self.queue.status()
                 self._set_state(PRINTER_ID, "printer", printer_state(status), status.summary())
             except Exception as exc:  # unreachable printer, timeouts: a state, not a crash
-                self._set_state(PRINTER_ID, "printer", "unavailable", f"{type(exc).__name__}: {exc}")
+                self._set_state(PRINTER_ID, "printer", "unavailable", redact_urls(f"{type(exc).__name__}: {exc}"))
             await asyncio.sleep(PRINTER_POLL_SECONDS)
 
     # --- printing -------------------------------------------------------------------------------

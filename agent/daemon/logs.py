@@ -19,6 +19,8 @@ from datetime import datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
+from drivers.addresses import redact_urls
+
 _PATTERNS = (
     # Alipay payment codes (16-24 digits, 25-30) and other long digit runs: keep the last 4.
     (re.compile(r"(?<!\d)(\d{2})\d{10,18}(\d{4})(?!\d)"), r"\1**********\2"),
@@ -42,6 +44,7 @@ _log = logging.getLogger(__name__)
 
 
 def mask_secrets(text: str) -> str:
+    text = redact_urls(text)  # a camera or gateway URL's password (user:pass@, ?pwd=) from any message
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from drivers.addresses import display_address
 from offline_queue import State, Stats
 
 from .devices import is_working
@@ -32,10 +33,14 @@ ALIPAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0)
 MAX_LABEL_LENGTH = 64
 
 
-
 def _label(value: str) -> str:
     """Caps a label value from code paths outside our control, so a bad value cannot bloat every scrape."""
     return value[:MAX_LABEL_LENGTH]
+
+
+def _device_label(device: str) -> str:
+    """A device's name as a label: a camera stream URL's password never reaches a scrape."""
+    return display_address(device)
 
 
 class AgentMetrics:
@@ -93,7 +98,7 @@ class AgentMetrics:
         self._alipay_seconds.labels(_label(method)).observe(seconds)
 
     def scan(self, code_class: str, device: str) -> None:
-        self._scans.labels(_label(code_class), device).inc()
+        self._scans.labels(_label(code_class), _device_label(device)).inc()
 
     def print_job(self, kind: str, outcome: str) -> None:
         """A print job reached its final state ("printed" or "failed")."""
@@ -184,7 +189,7 @@ def _device_families(devices: list[dict[str, Any]]) -> list[Metric]:
     up = []
     state = []
     for entry in devices:
-        device, kind, current = str(entry["device"]), str(entry["kind"]), str(entry["state"])
+        device, kind, current = _device_label(str(entry["device"])), str(entry["kind"]), str(entry["state"])
         working = is_working(kind, current)
         up.append(([device, kind], 1.0 if working else 0.0))
         state.append(([device, kind, current], 1.0))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from agent.web import ActionRefused, DeadJob, DeviceRow, PrintRow, ScanRow, Snapshot
 from agent.web.slip_preview import preview
+from drivers.addresses import display_address, redact_urls
 from drivers.printer.slip import SelfTestSlip, SlipError, self_test_slip
 from offline_queue import OutboxError, State
 
@@ -42,7 +43,8 @@ class AgentStatus:
 
     def scanned(self, scan: Scan) -> None:
         body = scan.event_body()
-        self._scans.appendleft(ScanRow(scan.at, scan.classification.kind.value, str(body["masked"]), scan.device))
+        self._scans.appendleft(ScanRow(scan.at, scan.classification.kind.value, str(body["masked"]),
+                                       display_address(scan.device)))  # fmt: skip
 
     # --- StatusSource ---------------------------------------------------------------------------
 
@@ -52,7 +54,8 @@ class AgentStatus:
         agent = self.agent
         network = agent.connectivity.status()
         queue = agent.devices.queue
-        prints = [PrintRow(j.id, j.kind, j.state.value, j.reason or "", agent.devices.slip(j.id) is not None)
+        prints = [PrintRow(j.id, j.kind, j.state.value, redact_urls(j.reason or ""),
+                           agent.devices.slip(j.id) is not None)
                   for j in (queue.jobs() if queue is not None else [])[-SHOW_PRINTS:][::-1]]  # fmt: skip
         config = agent.config
         return Snapshot(
@@ -61,8 +64,8 @@ class AgentStatus:
             online=bool(network["online"]), online_since=float(network["since"] or 0.0),  # type: ignore[arg-type]
             gateway=str(network["gateway"]), ecr_connections=len(agent.server.connections),
             printer_configured=config.printer is not None,
-            devices=[DeviceRow(d["device"], d["kind"], d["state"], d["detail"], is_working(d["kind"], d["state"]))
-                     for d in agent.devices.statuses()],
+            devices=[DeviceRow(display_address(d["device"]), d["kind"], d["state"], redact_urls(d["detail"]),
+                               is_working(d["kind"], d["state"])) for d in agent.devices.statuses()],
             outbox_counts=counts, oldest_pending_age=oldest, outbox_error=outbox_error, dead_jobs=dead,
             scans=list(self._scans), prints=prints, errors=self.recent_log.rows(), taken_at=time.time(),
         )  # fmt: skip
@@ -71,7 +74,7 @@ class AgentStatus:
         outbox = self.agent.outbox
         try:
             stats = outbox.stats()
-            dead = [DeadJob(j.id, j.kind, j.attempts, j.last_error or "", j.updated_at)
+            dead = [DeadJob(j.id, j.kind, j.attempts, redact_urls(j.last_error or ""), j.updated_at)
                     for j in outbox.list(state=State.DEAD, limit=SHOW_DEAD)]  # fmt: skip
         except (OutboxError, sqlite3.Error) as exc:
             return {}, None, [], f"the outbox cannot be read: {exc}"

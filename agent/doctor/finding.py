@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from drivers.addresses import redact_urls
+
 
 class Status(StrEnum):
     OK = "OK"
@@ -20,6 +22,13 @@ class Finding:
     status: Status
     message: str
     fix: str | None = None
+
+    def __post_init__(self) -> None:
+        # Checks quote device and gateway addresses (and OpenCV/httpx errors that echo them): passwords masked.
+        object.__setattr__(self, "name", redact_urls(self.name))
+        object.__setattr__(self, "message", redact_urls(self.message))
+        if self.fix is not None:
+            object.__setattr__(self, "fix", redact_urls(self.fix))
 
     def to_json(self) -> dict[str, str | None]:
         return {"name": self.name, "status": self.status.value, "message": self.message, "fix": self.fix}

@@ -3,6 +3,13 @@
 Listens on TCP (loopback only: other peers are refused at accept) and/or a Unix socket (mode 0660,
 optionally chowned to a group). Each connection has a bounded outgoing queue: an ECR that stops
 reading is disconnected rather than allowed to grow the agent's memory.
+
+Until its hello succeeds a connection holds a slot (`agent.guard.SlotTable`): at most
+`max_unauthenticated` of them. Every peer is local, so none is refused for being greedy; when full,
+the oldest connection still waiting for its hello, of the client (Unix-socket user, or TCP loopback)
+holding the most, is closed to make room: silent or slow connections cannot keep the ECR out.
+A wrong token's UNAUTHORIZED is held back (`agent.guard.FailureThrottle`) in a pool of its own,
+then the connection closes; the right token is never delayed.
 """
 
 from __future__ import annotations
@@ -13,15 +20,19 @@ import grp
 import ipaddress
 import logging
 import os
+import socket
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.guard import FailureThrottle, Phase, Slot, SlotTable, client_key
+
 from .events import EventLog
 from .messages import ErrorCode, ProtocolError, Request, error_response, ok_response
-from .session import Authenticated, Close, Handle, Send, Session, hello_ok
+from .session import Authenticated, Close, Handle, Refuse, Send, Session, hello_ok
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +41,8 @@ Handler = Callable[[Request, "Connection"], Awaitable[dict[str, Any]]]
 READ_CHUNK = 65536
 MAX_QUEUED_MESSAGES = 1000
 MAX_IN_FLIGHT_PER_CONNECTION = 16
+MAX_UNAUTHENTICATED = 64
+MAX_HELD = 1024  # wrong-token answers being held back (one open file each)
 
 
 class Router:
@@ -67,6 +80,19 @@ class Connection:
     closed: bool = False
     abort: Callable[[], None] = lambda: None  # closes the socket at once, unsent data dropped
     outgoing: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(MAX_QUEUED_MESSAGES))
+    key: str = ""  # the client, for the limits before hello (see agent.guard.clients)
+    slot: Slot[Connection] | None = None  # held until hello succeeds
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # ends a held answer's wait early
+
+    def shed(self) -> None:
+        """Room is needed for a newcomer: close now, without an answer."""
+        self.closed = True
+        self.wake.set()
+        self.abort()
+
+    def release(self) -> None:
+        """A held answer is sent now (the pool of held answers is full)."""
+        self.wake.set()
 
     async def reply(self, data: bytes) -> None:
         """Queue an answer; waits while the queue is full, so a client that pipelines requests
@@ -96,6 +122,15 @@ def is_loopback(peer: Any) -> bool:
         return False
 
 
+def unix_peer_key(sock: Any) -> str:
+    """A Unix-socket peer's user ("uid:1000"): local users are told apart where TCP cannot."""
+    try:
+        _, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    except (AttributeError, OSError, struct.error):
+        return "unix"
+    return f"uid:{uid}"
+
+
 class EcrServer:
     def __init__(
         self,
@@ -110,6 +145,9 @@ class EcrServer:
         unix_group: str | None = None,
         hello_deadline: float = 5.0,
         on_connections: Callable[[int], None] | None = None,
+        throttle: FailureThrottle | None = None,
+        max_unauthenticated: int = MAX_UNAUTHENTICATED,
+        max_held: int = MAX_HELD,
     ) -> None:
         self.token = token
         self.router = router
@@ -127,6 +165,10 @@ class EcrServer:
         self._tasks: set[asyncio.Task[Any]] = set()  # request handlers
         self._serving: set[asyncio.Task[Any]] = set()  # one per connection
         self.accepting = False
+        self.throttle = throttle or FailureThrottle()
+        self.unauthenticated: SlotTable[Connection] = SlotTable(
+            max_open=max_unauthenticated, max_per_client=max_unauthenticated, max_held=max_held,
+            capped=lambda key: False)  # fmt: skip
 
     @property
     def tcp_address(self) -> tuple[str, int] | None:
@@ -210,13 +252,25 @@ class EcrServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer_info = writer.get_extra_info("peername")
-        is_unix = writer.get_extra_info("socket").family.name == "AF_UNIX"
+        sock = writer.get_extra_info("socket")
+        is_unix = sock.family.name == "AF_UNIX"
         if not is_unix and not is_loopback(peer_info):
             log.warning("refused ECR connection from non-loopback peer %s", peer_info)
             writer.close()
             return
         connection = Connection(peer="unix" if is_unix else f"{peer_info[0]}:{peer_info[1]}",
-                                abort=writer.transport.abort)  # fmt: skip
+                                abort=writer.transport.abort,
+                                key=unix_peer_key(sock) if is_unix else client_key(str(peer_info[0])))  # fmt: skip
+        admission = self.unauthenticated.admit(connection.key, connection, time.monotonic())
+        for victim in admission.shed:
+            victim.owner.shed()
+        if admission.slot is None:
+            with contextlib.suppress(Exception):
+                writer.write(error_response(None, ErrorCode.BUSY, "too many connections waiting for hello: "
+                                                                  "try again shortly"))  # fmt: skip
+                writer.close()
+            return
+        connection.slot = admission.slot
         self.connections.add(connection)
         self.accepted_total += 1
         self._connections_changed()
@@ -235,6 +289,7 @@ class EcrServer:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(writing), timeout=1.0)
         finally:
+            self._unslot(connection)
             self.connections.discard(connection)
             self._connections_changed()
             connection.authenticated = False
@@ -272,11 +327,35 @@ class EcrServer:
                 elif isinstance(action, Close):
                     log.info("closing ECR connection %s: %s", connection.peer, action.reason)
                     return
+                elif isinstance(action, Refuse):
+                    await self._refuse(connection, action)
+                    return
                 elif isinstance(action, Authenticated):
+                    self._unslot(connection)
                     await self._authenticate(connection, action)
                 elif isinstance(action, Handle):
                     await in_flight.acquire()
                     self._spawn(self._handle(connection, action.request, in_flight))
+
+    def _unslot(self, connection: Connection) -> None:
+        if connection.slot is not None:
+            self.unauthenticated.release(connection.slot)
+            connection.slot = None
+
+    async def _refuse(self, connection: Connection, action: Refuse) -> None:
+        """A wrong token: hold the answer back (in the held pool, taking nobody's room), send it, close."""
+        failure = self.throttle.failed(connection.key, time.monotonic())
+        if failure.worth_logging:
+            log.warning("ECR connection %s: wrong token (%d from %s in the last minutes; answers now held %.0f s)",
+                        connection.peer, failure.count, connection.key, failure.delay)  # fmt: skip
+        slot = connection.slot
+        if failure.delay > 0 and slot is not None:
+            for released in self.unauthenticated.enter(slot, Phase.HELD, time.monotonic()):
+                released.owner.release()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(connection.wake.wait(), failure.delay)
+        if not connection.closed:
+            await connection.reply(action.data)
 
     async def _authenticate(self, connection: Connection, action: Authenticated) -> None:
         replay = self.events.replay(action.last_seq, action.epoch)

@@ -3,7 +3,9 @@
 The I/O shell feeds bytes and the clock in, and carries out the returned actions (send bytes, run
 a request, close). Rules:
 - the first request must be `hello` with the token, within the hello deadline (5 s);
-- anything before it gets UNAUTHORIZED; a wrong token gets UNAUTHORIZED and the connection closes;
+- anything before it gets UNAUTHORIZED; a wrong token gets UNAUTHORIZED and the connection closes
+  (`Refuse`: the shell holds that answer back as its throttle says, so guessing is slow, while the
+  right token is answered at once);
 - a line that looks like HTTP closes the connection (a browser or proxy is talking to the wrong port);
 - malformed lines get their error code and the connection stays usable.
 """
@@ -47,7 +49,15 @@ class Close:
     reason: str
 
 
-Action = Send | Handle | Authenticated | Close
+@dataclass(frozen=True)
+class Refuse:
+    """A wrong token: send `data` (UNAUTHORIZED) once the shell's throttle delay is over, then close."""
+
+    data: bytes
+    reason: str
+
+
+Action = Send | Handle | Authenticated | Close | Refuse
 
 
 class State(Enum):
@@ -103,7 +113,7 @@ class Session:
         token = request.body.get("token")
         if not isinstance(token, str) or not hmac.compare_digest(token.encode("utf-8"), self._token):
             self.state = State.CLOSED
-            return [Send(error_response(request.id, ErrorCode.UNAUTHORIZED, "wrong token")), Close("wrong token")]
+            return [Refuse(error_response(request.id, ErrorCode.UNAUTHORIZED, "wrong token"), "wrong token")]
         last_seq = request.body.get("last_seq")
         if last_seq is not None and (isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0):
             return [Send(error_response(request.id, ErrorCode.BAD_REQUEST, "last_seq must be a non-negative integer"))]

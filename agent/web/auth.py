@@ -2,7 +2,12 @@
 
 The token is the one secret the technician already has on the till; a login trades it for a random
 session id in an HttpOnly, SameSite=Strict cookie, so the token itself never sits in the browser.
-Forms carry a per-session CSRF value as well. Failed logins are throttled per address.
+Forms carry a per-session CSRF value as well.
+
+Wrong tokens (at the log-in form, or as a Bearer on /metrics) are throttled without locking anybody
+out: the token is compared first (in constant time) and the right one always logs in at once; the
+answer to a wrong one is held back by a delay that grows with the client's recent failures
+(`agent.guard.FailureThrottle`), which the HTTP shell serves from a pool of its own.
 """
 
 from __future__ import annotations
@@ -10,15 +15,14 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from agent.guard import Failure, FailureThrottle, client_key
 
 SESSION_COOKIE = "posagent_session"
 SESSION_SECONDS = 12 * 3600
 MAX_SESSIONS = 32
-MAX_FAILURES = 5
-FAILURE_WINDOW_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -29,20 +33,21 @@ class Session:
 
 
 class LoginRefused(Exception):
-    """Wrong token, or too many wrong tokens from this address (then `retry_after` is set)."""
+    """A wrong token; its answer is to be held back `failure.delay` seconds."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, failure: Failure) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.failure = failure
 
 
 class Sessions:
-    def __init__(self, token: str, *, ttl: float = SESSION_SECONDS, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, token: str, *, ttl: float = SESSION_SECONDS, clock: Callable[[], float] = time.monotonic,
+                 throttle: FailureThrottle | None = None) -> None:  # fmt: skip
         self._token = token.encode()
         self.ttl = ttl
         self.clock = clock
+        self.throttle = throttle or FailureThrottle()
         self._sessions: dict[str, Session] = {}
-        self._failures: dict[str, deque[float]] = {}
 
     def token_matches(self, candidate: str) -> bool:
         return hmac.compare_digest(candidate.strip().encode(), self._token)
@@ -51,19 +56,15 @@ class Sessions:
         scheme, _, value = (authorization or "").partition(" ")
         return scheme.lower() == "bearer" and self.token_matches(value)
 
+    def wrong_token(self, peer: str) -> Failure:
+        """Record a wrong token from `peer` (an address); how long its answer is held back."""
+        return self.throttle.failed(client_key(peer), self.clock())
+
     def login(self, candidate: str, peer: str) -> Session:
-        now = self.clock()
-        self._forget_failures(now)
-        failures = self._failures.setdefault(peer, deque(maxlen=MAX_FAILURES))
-        while failures and failures[0] < now - FAILURE_WINDOW_SECONDS:
-            failures.popleft()
-        if len(failures) >= MAX_FAILURES:
-            wait = failures[0] + FAILURE_WINDOW_SECONDS - now
-            raise LoginRefused(f"too many wrong tokens: wait {max(1.0, wait):.0f} s", retry_after=max(0.0, wait))
+        """A new session for the right token, at once whatever came before; LoginRefused otherwise."""
         if not self.token_matches(candidate):
-            failures.append(now)
-            raise LoginRefused("wrong token")
-        failures.clear()
+            raise LoginRefused("wrong token", self.wrong_token(peer))
+        now = self.clock()
         self._expire(now)
         if len(self._sessions) >= MAX_SESSIONS:  # the oldest login goes first
             del self._sessions[min(self._sessions.values(), key=lambda s: s.expires_at).id]
@@ -82,13 +83,6 @@ class Sessions:
 
     def logout(self, session_id: str | None) -> None:
         self._sessions.pop(session_id or "", None)
-
-    def _forget_failures(self, now: float) -> None:
-        """Addresses whose last failure is older than the window are forgotten (memory stays bounded)."""
-        cutoff = now - FAILURE_WINDOW_SECONDS
-        stale = [peer for peer, times in self._failures.items() if not times or times[-1] < cutoff]
-        for peer in stale:
-            del self._failures[peer]
 
     def _expire(self, now: float) -> None:
         for session in [s for s in self._sessions.values() if s.expires_at <= now]:

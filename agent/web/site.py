@@ -7,7 +7,9 @@
     GET  /live.js     the page's few lines of script   GET  /healthz        "ok", no log-in
 
 Buttons are plain forms (they work without JavaScript), checked three ways: the session cookie
-(SameSite=Strict), the session's CSRF value, and the Origin header when the browser sends one.
+(SameSite=Strict), the session's CSRF value, and the Origin header when the browser sends one (it
+must be this site under a name `AllowedHosts` accepts; the HTTP shell has already refused any other
+Host). Answers to wrong tokens (log-in form, Bearer on /metrics) are held back (`Response.hold`).
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import pages
 from .auth import SESSION_COOKIE, LoginRefused, Session, Sessions, csrf_ok, session_cookie
-from .http import Request, Response
+from .hosts import AllowedHosts
+from .http import HttpServer, Request, Response
 from .snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -89,8 +91,9 @@ def is_loopback(host: str) -> bool:
 
 class StatusSite:
     def __init__(self, source: StatusSource, sessions: Sessions, changes: Changes, *,
-                 metrics_need_token: bool = False) -> None:  # fmt: skip
+                 metrics_need_token: bool = False, hosts: AllowedHosts | None = None) -> None:  # fmt: skip
         self.source = source
+        self.hosts = hosts or AllowedHosts()
         self.sessions = sessions
         self.changes = changes
         self.metrics_need_token = metrics_need_token
@@ -120,20 +123,22 @@ class StatusSite:
         return Response(HTTPStatus.OK, pages.login_page().encode())
 
     async def _login(self, request: Request) -> Response:
-        if not _same_origin(request):
+        if not self._same_origin(request):
             return Response.text(HTTPStatus.FORBIDDEN, "cross-site log-in refused")
         try:
             session = self.sessions.login(request.form().get("token", ""), request.peer)
         except LoginRefused as exc:
-            log.warning("status page: log-in refused from %s (%s)", request.peer, exc)
-            status = HTTPStatus.TOO_MANY_REQUESTS if exc.retry_after is not None else HTTPStatus.UNAUTHORIZED
-            return Response(status, pages.login_page(str(exc)).encode())
+            failure = exc.failure
+            if failure.worth_logging:
+                log.warning("status page: wrong token from %s (%d in the last minutes; answers now held %.0f s)",
+                            request.peer, failure.count, failure.delay)  # fmt: skip
+            return Response(HTTPStatus.UNAUTHORIZED, pages.login_page(str(exc)).encode(), hold=failure.delay)
         log.info("status page: logged in from %s", request.peer)
         return Response(HTTPStatus.SEE_OTHER, b"", headers=[("Location", "/"), ("Set-Cookie", session_cookie(session))])
 
     async def _logout(self, request: Request) -> Response:
         session = self._session(request)
-        if session is not None and _same_origin(request) and csrf_ok(session, request.form().get("csrf")):
+        if session is not None and self._same_origin(request) and csrf_ok(session, request.form().get("csrf")):
             self.sessions.logout(session.id)
         return Response(
             HTTPStatus.SEE_OTHER, b"", headers=[("Location", "/login"), ("Set-Cookie", session_cookie(None))]
@@ -180,7 +185,7 @@ class StatusSite:
         session = self._session(request)
         if session is None:
             return Response.redirect("/login")
-        if not _same_origin(request) or not csrf_ok(session, request.form().get("csrf")):
+        if not self._same_origin(request) or not csrf_ok(session, request.form().get("csrf")):
             return Response.text(HTTPStatus.FORBIDDEN, "this form is stale or came from another site: reload the page")
         return session
 
@@ -206,14 +211,20 @@ class StatusSite:
         log.info("status page: test print %s", job)
         return Response.redirect(f"/?done=test_print&job={job}")
 
+    def _same_origin(self, request: Request) -> bool:
+        """Browsers send Origin on form posts; when they do, it must be this site under an accepted name."""
+        return self.hosts.same_origin(request.headers.get("origin"), request.headers.get("host"))
+
     # --- for tools ------------------------------------------------------------------------------
 
     async def _metrics(self, request: Request) -> Response:
         open_here = is_loopback(request.peer) and not self.metrics_need_token
-        if not (open_here or self.sessions.bearer_ok(request.headers.get("authorization"))
-                or self._session(request) is not None):  # fmt: skip
+        authorization = request.headers.get("authorization")
+        if not (open_here or self.sessions.bearer_ok(authorization) or self._session(request) is not None):
+            # A wrong token is a guess like a wrong log-in: its answer is held back the same way.
+            hold = self.sessions.wrong_token(request.peer).delay if authorization else 0.0
             return Response(HTTPStatus.UNAUTHORIZED, b"token required\n", "text/plain; charset=utf-8",
-                            [("WWW-Authenticate", 'Bearer realm="posagent"')])  # fmt: skip
+                            [("WWW-Authenticate", 'Bearer realm="posagent"')], hold=hold)  # fmt: skip
         return Response(HTTPStatus.OK, await asyncio.to_thread(self.source.metrics), CONTENT_TYPE_LATEST)
 
     async def _script(self, request: Request) -> Response:
@@ -223,12 +234,9 @@ class StatusSite:
         return Response.text(HTTPStatus.OK, "ok\n")
 
 
-def _same_origin(request: Request) -> bool:
-    """Browsers send Origin on form posts; when they do, it must be this site."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+def status_server(site: StatusSite, host: str, port: int) -> HttpServer:
+    """The status page's listener: the shell with its default limits, refusing Host names `site` does not accept."""
+    return HttpServer(host, port, site.handle, hosts=site.hosts, name="status page")
 
 
 def _notice(query: dict[str, str]) -> str:

@@ -15,6 +15,7 @@ from typing import Protocol
 import cv2
 from cv2.typing import MatLike
 
+from drivers.addresses import display_address
 from drivers.camera.decoders import Decoder, make_decoder
 from drivers.camera.dedupe import Deduplicator
 from drivers.scanners.base import Backoff, DeviceWorker, EventSink
@@ -63,7 +64,8 @@ class CameraScanner(DeviceWorker):
         max_failed_reads: int = 5,
         max_code_length: int = 1024,
     ) -> None:
-        super().__init__(str(source), sink)
+        # The device's name on every surface is its display form: a stream URL's password stays here.
+        super().__init__(display_address(source), sink)
         self.camera_source = source
         self.decoder = decoder or make_decoder("zxing")
         self.max_fps = max_fps

@@ -16,6 +16,7 @@ from escpos.constants import QR_ECLEVEL_H, QR_ECLEVEL_L, QR_ECLEVEL_M, QR_ECLEVE
 from escpos.printer import Dummy
 from qrcode.exceptions import DataOverflowError
 
+from drivers.addresses import display_address
 from drivers.printer.profile import PrinterProfile
 
 INITIALISE = b"\x1b@"
@@ -39,10 +40,13 @@ class ActivationSlip:
 
 @dataclass(frozen=True, slots=True)
 class SelfTestSlip:
-    printer: str  # the address as the technician gave it
+    printer: str  # the address as the technician gave it; kept (and so printed and previewed) password-masked
     qr_text: str  # what scanning the QR back must read
     status: str = "unknown"
     extra_lines: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "printer", display_address(self.printer))
 
 
 @dataclass(frozen=True, slots=True)

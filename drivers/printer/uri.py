@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
+from drivers.addresses import display_address
+
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 FLOW_CONTROLS = ("none", "xonxoff", "rtscts", "dsrdtr")
 _USB_ID = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
@@ -71,21 +73,27 @@ PrinterAddress = TcpAddress | UsbAddress | SerialAddress | FileAddress
 
 
 def parse_printer_uri(uri: str) -> PrinterAddress:
+    """The address, or PrinterUriError whose message shows the URI with any password masked."""
+    return _parse(uri, display_address(uri))
+
+
+def _parse(uri: str, shown: str) -> PrinterAddress:
+    """`shown` is the URI as error messages may quote it; the helpers below only ever see that form."""
     parts = urlsplit(uri.strip())
     query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     scheme = parts.scheme.lower()
     if scheme == "tcp":
-        return _tcp(uri, parts)
+        return _tcp(shown, parts)
     if scheme == "usb":
-        return _usb(uri, parts.netloc, parts.path, query)
+        return _usb(shown, parts.netloc, parts.path, query)
     if scheme == "serial":
-        return _serial(uri, parts.path, query)
+        return _serial(shown, parts.path, query)
     if scheme == "file":
         if not parts.path.startswith("/"):
-            raise PrinterUriError(f"{uri!r}: give an absolute path, e.g. file:///dev/usb/lp0")
+            raise PrinterUriError(f"{shown!r}: give an absolute path, e.g. file:///dev/usb/lp0")
         return FileAddress(parts.path)
     raise PrinterUriError(
-        f"{uri!r}: unknown printer address; use tcp://HOST:9100, usb://VID:PID, serial:///dev/ttyUSB0 "
+        f"{shown!r}: unknown printer address; use tcp://HOST:9100, usb://VID:PID, serial:///dev/ttyUSB0 "
         "or file:///dev/usb/lp0"
     )
 
@@ -95,8 +103,8 @@ def _tcp(uri: str, parts: SplitResult) -> TcpAddress:
         raise PrinterUriError(f"{uri!r}: missing host, e.g. tcp://192.168.1.50:9100")
     try:
         port = parts.port or 9100
-    except ValueError as exc:
-        raise PrinterUriError(f"{uri!r}: bad port ({exc})") from None
+    except ValueError:
+        raise PrinterUriError(f"{uri!r}: bad port") from None
     return TcpAddress(parts.hostname, port)
 
 

@@ -82,3 +82,15 @@ def test_metrics_carry_no_secret_and_need_the_token_off_box_only(store: Store) -
     assert code not in body and TOKEN not in body
     # From loopback the scrape needs no token; a bearer token is accepted as well (for off-box scrapers).
     assert scrape(port, Authorization=f"Bearer {TOKEN}")
+
+
+def test_a_rebound_host_name_cannot_read_metrics(store: Store) -> None:
+    """DNS rebinding: a page at evil.example pointed its name at 127.0.0.1; the browser sends its Host."""
+    port = store.daemon.status_port
+    assert port is not None
+
+    rebound = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Host": f"evil.example:{port}"}, timeout=10)
+    named = httpx.get(f"http://localhost:{port}/metrics", timeout=10)
+
+    assert rebound.status_code == 421 and "posagent_" not in rebound.text
+    assert named.status_code == 200 and "posagent_" in named.text

@@ -30,6 +30,14 @@ def test_payment_codes_phones_tokens_and_keys_are_masked() -> None:
     assert "4321" in text  # enough left to tell codes apart
 
 
+def test_passwords_in_urls_are_masked() -> None:
+    text = mask_secrets("camera rtsp://admin:S3cr3t-pw@192.168.1.64/stream lost; snapshot "
+                        "http://cam/snap.cgi?user=admin&pwd=S3cr3t-pw failed")  # fmt: skip
+
+    assert "S3cr3t-pw" not in text
+    assert "rtsp://admin:***@192.168.1.64/stream" in text and "user=admin&pwd=***" in text
+
+
 def test_ordinary_numbers_stay_readable() -> None:
     assert (
         mask_secrets("sale A-1001 amount 12.50 attempt 3 port 7410") == "sale A-1001 amount 12.50 attempt 3 port 7410"

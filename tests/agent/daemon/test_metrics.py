@@ -129,6 +129,20 @@ def test_scans_are_counted_by_code_class_and_device(sources: Sources) -> None:
     assert PAYMENT_CODE not in metrics.render().decode()
 
 
+def test_a_camera_url_s_password_never_reaches_a_label(sources: Sources) -> None:
+    url = "rtsp://admin:S3cr3t-pw@192.168.1.64/stream"
+    sources.devices = [device(url, "camera", "connected")]
+    metrics = sources.metrics()
+    metrics.scan("member_card", url)
+
+    samples = scrape(metrics)
+
+    assert "S3cr3t-pw" not in metrics.render().decode()
+    shown = "rtsp://admin:***@192.168.1.64/stream"
+    assert value(samples, "posagent_scans_total", **{"class": "member_card", "device": shown}) == 1
+    assert value(samples, "posagent_device_up", device=shown, kind="camera") == 1
+
+
 def test_finished_print_jobs_are_counted_by_kind_and_outcome(sources: Sources) -> None:
     metrics = sources.metrics()
     metrics.print_job("activation", "printed")

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ import pytest
 
 from agent.ecr.events import EventLog
 from agent.ecr.messages import ErrorCode, ProtocolError, Request
-from agent.ecr.server import Connection, EcrServer, Router, is_loopback
+from agent.ecr.server import MAX_UNAUTHENTICATED, Connection, EcrServer, Router, is_loopback
+from agent.guard import FailureThrottle
 
 TOKEN = "t0ken"
 
@@ -131,3 +132,104 @@ async def test_http_closes_and_bad_lines_do_not(server: EcrServer) -> None:
 def test_only_loopback_peers_are_accepted() -> None:
     assert is_loopback(("127.0.0.1", 5000)) and is_loopback(("::1", 5000, 0, 0))
     assert not is_loopback(("192.168.1.20", 5000)) and not is_loopback(None)
+
+
+# --- wrong tokens and slow connections -------------------------------------------------------------
+
+# Three wrong tokens answered at once, every later one held past the end of any test.
+SLOW_SETTINGS: dict[str, Any] = {"free": 3, "first_delay": 60.0, "max_delay": 60.0, "global_free": 10_000}
+
+@pytest.fixture
+async def guarded(tmp_path: Path) -> AsyncIterator[EcrServer]:
+    router = Router()
+    router.add("echo", echo)
+    srv = EcrServer(token=TOKEN, router=router, events=EventLog(epoch="e1"), agent_version="test",
+                    unix_path=tmp_path / "ecr.sock", throttle=FailureThrottle(**SLOW_SETTINGS))  # fmt: skip
+    await srv.start()
+    yield srv
+    await srv.close()
+
+
+async def answered_now(clients: list[Client]) -> int:
+    """How many of these connections have an answer waiting (each gets at most one, then is closed)."""
+
+    async def has_line(client: Client) -> bool:
+        try:
+            return bool(await asyncio.wait_for(client.reader.readline(), 0.2))
+        except (TimeoutError, ConnectionError):
+            return False
+
+    return sum(await asyncio.gather(*(has_line(c) for c in clients)))
+
+
+async def flood_then_log_in(server: EcrServer, connect: Callable[[], Awaitable[Client]], attempts: int) -> None:
+    guessers: list[Client] = []
+    try:
+        for i in range(attempts):  # more than max_unauthenticated: held answers take nobody's room
+            guessers.append(await connect())
+            await guessers[-1].send({"v": 1, "type": "req", "id": f"g{i}", "op": "hello", "body": {"token": f"g{i}"}})
+            await wait_until(lambda: server.throttle.total == len(guessers))
+
+        technician = await connect()
+        hello = await technician.request("hello", {"token": TOKEN}, rid="h")
+        assert hello["ok"], hello  # the right token, in the middle of the flood, at once
+        assert (await technician.request("echo", {"x": 1}))["ok"]
+
+        assert await answered_now(guessers) <= 3  # the free ones; every other answer is still held back
+        assert server.unauthenticated.held_count == attempts - 3
+    finally:
+        for client in guessers:
+            client.writer.close()
+
+
+async def test_a_flood_of_wrong_tokens_over_tcp_is_held_back_and_the_right_token_still_works(
+    guarded: EcrServer,
+) -> None:
+    await flood_then_log_in(guarded, lambda: tcp_client(guarded), MAX_UNAUTHENTICATED + 36)
+
+
+async def test_a_flood_of_wrong_tokens_over_the_unix_socket_is_held_back_too(guarded: EcrServer, tmp_path: Path) -> None:
+    async def connect() -> Client:
+        return Client(*await asyncio.open_unix_connection(str(tmp_path / "ecr.sock")))
+
+    await flood_then_log_in(guarded, connect, MAX_UNAUTHENTICATED + 36)  # one user: shedding, never refusal
+
+
+async def test_a_held_wrong_token_answer_is_unauthorized_then_the_connection_closes(tmp_path: Path) -> None:
+    srv = EcrServer(token=TOKEN, router=Router(), events=EventLog(epoch="e1"), agent_version="test",
+                    throttle=FailureThrottle(free=0, first_delay=0.2, global_free=10_000))  # fmt: skip
+    await srv.start()
+    try:
+        guesser = await tcp_client(srv)
+        answer = await guesser.request("hello", {"token": "guess"})
+        assert answer["error"]["code"] == "UNAUTHORIZED" and "guess" not in json.dumps(answer)
+        assert await guesser.closed()
+    finally:
+        await srv.close()
+
+
+async def test_silent_connections_beyond_the_cap_do_not_keep_the_ecr_out(guarded: EcrServer) -> None:
+    silent = [await tcp_client(guarded) for _ in range(MAX_UNAUTHENTICATED + 16)]
+    try:
+        client = await tcp_client(guarded)
+        assert (await client.request("hello", {"token": TOKEN}))["ok"]
+        assert len(guarded.unauthenticated) <= MAX_UNAUTHENTICATED
+    finally:
+        for other in silent:
+            other.writer.close()
+
+
+async def test_unix_socket_peers_are_told_apart_by_user(guarded: EcrServer, tmp_path: Path) -> None:
+    client = Client(*await asyncio.open_unix_connection(str(tmp_path / "ecr.sock")))
+    await wait_until(lambda: len(guarded.connections) == 1)
+
+    assert next(iter(guarded.connections)).key == f"uid:{os.getuid()}"
+    client.writer.close()
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agent.ecr.session import Authenticated, Close, Handle, Send, Session, State
+from agent.ecr.session import Authenticated, Close, Handle, Refuse, Send, Session, State
 
 TOKEN = "s3cret-token"
 
@@ -39,12 +39,13 @@ def test_requests_before_hello_are_unauthorized_but_the_connection_stays() -> No
     assert isinstance(session.receive(hello())[0], Authenticated)
 
 
-def test_a_wrong_token_closes_the_connection() -> None:
+def test_a_wrong_token_is_refused_for_the_shell_to_answer_late_and_close() -> None:
     session = Session(TOKEN, opened_at=0.0)
-    answer, close = session.receive(hello("guess"))
-    assert error_code(answer) == "UNAUTHORIZED"
-    assert isinstance(close, Close)
-    assert session.receive(hello()) == []
+    (refuse,) = session.receive(hello("guess") + hello())
+    assert isinstance(refuse, Refuse)
+    assert json.loads(refuse.data)["error"]["code"] == "UNAUTHORIZED" and b"guess" not in refuse.data
+    assert session.state is State.CLOSED
+    assert session.receive(hello()) == []  # nothing after a wrong token, not even the right one
 
 
 def test_no_hello_within_the_deadline_closes() -> None:

@@ -44,6 +44,15 @@ def test_url_userinfo_and_masked_values_in_strings() -> None:
     assert "secret" not in redacted["camera"]["source"]
 
 
+def test_passwords_with_an_at_sign_or_in_the_query_are_removed_whole() -> None:
+    redacted = redact_config({"camera": {"source": "rtsp://admin:p@ss-S3cr3t@10.0.0.5/stream"},
+                              "printer": {"uri": "http://cam/snap.cgi?user=admin&pwd=S3cr3t"}})  # fmt: skip
+    text = Redactor().redact("opening rtsp://admin:p@ss-S3cr3t@10.0.0.5/stream")
+
+    assert "S3cr3t" not in str(redacted) and "S3cr3t" not in text
+    assert redacted["camera"]["source"].endswith("@10.0.0.5/stream") and "10.0.0.5/stream" in text
+
+
 def test_the_rebuilt_config_reads_back_the_same() -> None:
     data = {"title": 'a "quoted" name\nand 中文', "n": 3, "f": 1.5, "on": True, "list": ["a", "b"],
             "store": {"id": "S1", "nested": {"x": 1}}, "scanners": [{"path": "/dev/a"}, {"path": "/dev/b", "baudrate": 9600}],

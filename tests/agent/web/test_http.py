@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import h11
 import httpx
 import pytest
 
-from agent.web.http import MAX_BODY_BYTES, MAX_HEAD_BYTES, HttpServer, Request, Response
+from agent.web.hosts import AllowedHosts
+from agent.web.http import (
+    MAX_BODY_BYTES,
+    MAX_HEAD_BYTES,
+    MAX_HEADERS,
+    MAX_QUERY_FIELDS,
+    HttpServer,
+    Limits,
+    Request,
+    Response,
+)
 
 WAIT = 5.0  # seconds: only a bound against hanging, never a timing assertion
 
@@ -265,21 +276,26 @@ async def test_a_head_over_the_limit_is_refused(server: HttpServer, handler: Han
     assert handler.seen == []
 
 
-async def test_a_handler_that_raises_is_500_and_the_connection_goes_on(
+async def test_a_handler_that_raises_is_500_with_one_short_log_line_and_the_connection_closes(
     server: HttpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    with caplog.at_level(logging.INFO, logger="agent.web.http"):
+        status, headers, body = await raw_exchange(server, b"GET /boom?secret=hunter2 HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    assert status == 500 and headers["connection"] == "close"
+    assert b"handler bug" not in body  # details go to the log, not to the browser
+    lines = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(lines) == 1 and "/boom" in lines[0].getMessage() and "RuntimeError" in lines[0].getMessage()
+    assert lines[0].exc_info is None and "hunter2" not in lines[0].getMessage()  # no traceback, no query
+
+
+async def test_the_server_serves_on_after_a_handler_failed(server: HttpServer) -> None:
+    await raw_exchange(server, b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
     client = await RawClient.open(server)
     try:
-        with caplog.at_level(logging.ERROR, logger="agent.web.http"):
-            failed, failed_body = await client.get("/boom")
-        after, after_body = await client.get("/after")
+        assert (await client.get("/after"))[0].status_code == 200
     finally:
         client.close()
-
-    assert failed.status_code == 500
-    assert b"handler bug" not in failed_body  # details go to the log, not to the browser
-    assert any("/boom" in r.getMessage() and r.exc_info for r in caplog.records)
-    assert after.status_code == 200 and json.loads(after_body)["path"] == "/after"
 
 
 @pytest.mark.parametrize("path", ["/", "/boom"])
@@ -323,14 +339,244 @@ async def test_close_ends_a_request_in_progress(server: HttpServer, handler: Han
         await asyncio.open_connection(*address)
 
 
-async def test_too_many_connections_are_answered_503(server: HttpServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("agent.web.http.MAX_CONNECTIONS", 1)
+async def test_when_every_connection_is_busy_a_newcomer_is_answered_503(handler: Handler) -> None:
+    server = HttpServer("127.0.0.1", 0, handler, limits=Limits(max_connections=1))
+    await server.start()
     first = await RawClient.open(server)
     try:
-        assert (await first.get("/"))[0].status_code == 200  # the first connection is being served
+        await first.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(handler.slow_started.wait(), WAIT)  # the only slot is busy being served
 
-        status, _, body = await raw_exchange(server, b"")
+        status, headers, body = await raw_exchange(server, b"")
 
-        assert status == 503 and b"too many connections" in body
+        assert status == 503 and b"too many connections" in body and headers["connection"] == "close"
     finally:
         first.close()
+        handler.release.set()
+        await server.close()
+
+
+async def test_an_idle_keep_alive_connection_makes_room_for_a_newcomer(handler: Handler) -> None:
+    server = HttpServer("127.0.0.1", 0, handler, limits=Limits(max_connections=1))
+    await server.start()
+    first = await RawClient.open(server)
+    try:
+        assert (await first.get("/"))[0].status_code == 200  # now idle, waiting for its next request
+
+        status, _, _ = await raw_exchange(server, b"GET /new HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+        assert status == 200
+        assert await first.closed_by_server()
+    finally:
+        first.close()
+        await server.close()
+
+
+# --- abuse: slow clients, oversized heads, odd queries, rebinding, held answers -----------------------
+
+
+async def test_slow_connections_beyond_the_cap_do_not_lock_out_a_normal_request(server: HttpServer) -> None:
+    """Slowloris from this PC: every local process is 127.0.0.1, so shedding (not a per-address cap) keeps it up."""
+    slow = [await RawClient.open(server) for _ in range(server.limits.max_connections + 16)]
+    try:
+        for client in slow:
+            await client.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # a head that never ends
+
+        async with httpx.AsyncClient(base_url=base_url(server), timeout=WAIT) as http:
+            response = await http.get("/after-the-flood")
+
+        assert response.status_code == 200
+        assert len(server.slots) <= server.limits.max_connections
+    finally:
+        for client in slow:
+            client.close()
+
+
+async def test_a_head_trickled_byte_by_byte_gets_408_at_its_deadline(handler: Handler) -> None:
+    server = HttpServer("127.0.0.1", 0, handler, limits=Limits(head_seconds=0.5, idle_seconds=30))
+    await server.start()
+    client = await RawClient.open(server)
+    try:
+        await client.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        answer = b""
+        for _ in range(200):  # 20 s of trickling at most: each byte would restart an idle timer
+            try:
+                await client.send(b"X")
+            except ConnectionError:
+                break
+            with contextlib.suppress(TimeoutError):
+                answer += await asyncio.wait_for(client.reader.read(1024), 0.1)
+            if answer:
+                break
+
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert handler.seen == []
+    finally:
+        client.close()
+        await server.close()
+
+
+async def test_an_idle_connection_that_never_sends_is_closed_without_an_answer(handler: Handler) -> None:
+    server = HttpServer("127.0.0.1", 0, handler, limits=Limits(head_seconds=0.2))
+    await server.start()
+    client = await RawClient.open(server)
+    try:
+        assert await asyncio.wait_for(client.reader.read(), WAIT) == b""
+    finally:
+        client.close()
+        await server.close()
+
+
+async def test_a_whole_head_over_the_limit_in_one_piece_is_431(server: HttpServer, handler: Handler) -> None:
+    filler = b"X-Filler: " + b"a" * (MAX_HEAD_BYTES + 100) + b"\r\n"
+
+    status, _, body = await raw_exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\n" + filler + b"\r\n")
+
+    assert status == 431 and b"too large" in body
+    assert handler.seen == []
+
+
+async def test_a_head_just_under_the_limit_is_served(server: HttpServer) -> None:
+    start = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Filler: "
+    data = start + b"a" * (MAX_HEAD_BYTES - len(start) - 4) + b"\r\n\r\n"
+    assert len(data) == MAX_HEAD_BYTES
+
+    status, _, _ = await raw_exchange(server, data)
+
+    assert status == 200
+
+
+async def test_too_many_header_fields_are_431(server: HttpServer, handler: Handler) -> None:
+    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(MAX_HEADERS + 1))
+
+    status, _, body = await raw_exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
+
+    assert status == 431 and b"too many header fields" in body
+    assert handler.seen == []
+
+
+async def test_too_many_query_parameters_are_400_with_a_text_and_no_traceback(
+    server: HttpServer, handler: Handler, caplog: pytest.LogCaptureFixture
+) -> None:
+    query = "&".join(f"p{i}=1" for i in range(MAX_QUERY_FIELDS + 1))
+
+    with caplog.at_level(logging.DEBUG):
+        status, _, body = await raw_exchange(server, f"GET /?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+
+    assert status == 400 and b"too many query parameters" in body
+    assert handler.seen == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def test_a_repeated_query_parameter_is_400(server: HttpServer, handler: Handler) -> None:
+    status, _, body = await raw_exchange(server, b"GET /?after=1&after=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    assert status == 400 and b"given twice" in body
+    assert handler.seen == []
+
+
+async def test_a_form_with_too_many_fields_is_400_not_500(server: HttpServer) -> None:
+    async with httpx.AsyncClient(base_url=base_url(server), timeout=WAIT) as client:
+        response = await client.post("/login", data={f"f{i}": "1" for i in range(MAX_QUERY_FIELDS + 1)})
+
+    assert response.status_code == 400 and "too many form parameters" in response.text
+
+
+async def test_two_host_headers_are_400(server: HttpServer, handler: Handler) -> None:
+    status, _, _ = await raw_exchange(server, b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n")
+
+    assert status == 400
+    assert handler.seen == []
+
+
+@pytest.fixture
+async def guarded(handler: Handler) -> AsyncIterator[HttpServer]:
+    srv = HttpServer("127.0.0.1", 0, handler, hosts=AllowedHosts(["till-3.shop.lan"]))
+    await srv.start()
+    yield srv
+    await srv.close()
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:7412", "localhost.evil.example", "127.0.0.1.nip.io",
+                                  "10.0.0.5:7412", "[::1", "localhost:http", ""])  # fmt: skip
+async def test_a_host_that_is_not_this_pc_is_421_before_any_handler(
+    guarded: HttpServer, handler: Handler, host: str
+) -> None:
+    status, _, body = await raw_exchange(guarded, f"GET /metrics HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+
+    assert status == 421 and b"answers only to" in body
+    assert handler.seen == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:7412", "127.1.2.3:80", "localhost:7412", "LocalHost",
+                                  "[::1]:7412", "till-3.shop.lan:7412"])  # fmt: skip
+async def test_loopback_and_configured_names_are_served(guarded: HttpServer, host: str) -> None:
+    status, _, _ = await raw_exchange(guarded, f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+
+    assert status == 200
+
+
+async def test_an_http_1_0_request_without_host_is_served(guarded: HttpServer) -> None:
+    status, _, _ = await raw_exchange(guarded, b"GET / HTTP/1.0\r\n\r\n")
+
+    assert status == 200
+
+
+@dataclass
+class Holding:
+    """/held answers 401 after `hold` seconds (as a wrong token does); anything else is 200 at once."""
+
+    hold: float = 30.0
+    answered: list[str] = field(default_factory=list)
+
+    async def __call__(self, request: Request) -> Response:
+        if request.path.startswith("/held"):
+            return Response(401, request.path.encode(), "text/plain", hold=self.hold)
+        return Response(200, b"ok", "text/plain")
+
+
+async def test_held_answers_take_no_room_from_other_clients() -> None:
+    server = HttpServer("127.0.0.1", 0, Holding(), limits=Limits(max_connections=2))
+    await server.start()
+    held: list[RawClient] = []
+    try:
+        for i in range(4):  # twice max_connections, one after the other
+            held.append(await RawClient.open(server))
+            await held[-1].send(f"GET /held/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            await wait_until(lambda: server.slots.held_count == len(held))
+
+        status, _, _ = await raw_exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+        assert status == 200
+    finally:
+        for client in held:
+            client.close()
+        await server.close()
+
+
+async def test_beyond_the_held_pool_the_oldest_held_answer_is_sent_and_its_connection_closed() -> None:
+    server = HttpServer("127.0.0.1", 0, Holding(), limits=Limits(max_held=1))
+    await server.start()
+    first, second = await RawClient.open(server), await RawClient.open(server)
+    try:
+        await first.send(b"GET /held/first HTTP/1.1\r\nHost: x\r\n\r\n")
+        await wait_until(lambda: server.slots.held_count == 1)
+        await second.send(b"GET /held/second HTTP/1.1\r\nHost: x\r\n\r\n")
+
+        head, body = await first.response()
+
+        assert head.status_code == 401 and body == b"/held/first"
+        assert headers_of(head)["connection"] == "close" and await first.closed_by_server()
+        assert server.slots.held_count == 1  # the second one is still held
+    finally:
+        first.close()
+        second.close()
+        await server.close()
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")

@@ -8,7 +8,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from agent.web.auth import MAX_FAILURES, SESSION_COOKIE, Sessions
+from agent.guard import FailureThrottle
+from agent.web.auth import SESSION_COOKIE, Sessions
+from agent.web.hosts import AllowedHosts
 from agent.web.http import Request, Response
 from agent.web.site import ActionRefused, Changes, StatusSite, is_loopback
 from agent.web.snapshot import Snapshot
@@ -61,7 +63,7 @@ def source() -> FakeSource:
 
 @pytest.fixture
 def sessions() -> Sessions:
-    return Sessions(TOKEN)
+    return Sessions(TOKEN, throttle=FailureThrottle(free=3, first_delay=1.0, global_free=1000))
 
 
 @pytest.fixture
@@ -147,13 +149,41 @@ async def test_a_wrong_token_is_401_with_the_form_and_a_message(site: StatusSite
     assert "nope" not in text(response)
 
 
-async def test_repeated_wrong_tokens_are_429(site: StatusSite) -> None:
-    for _ in range(MAX_FAILURES):
-        await site.handle(request("POST", "/login", form={"token": "nope"}, peer=LAN_PEER))
+async def test_repeated_wrong_tokens_are_answered_later_and_later(site: StatusSite) -> None:
+    holds = []
+    for _ in range(6):
+        response = await site.handle(request("POST", "/login", form={"token": "nope"}, peer=LAN_PEER))
+        assert response.status == 401 and "wrong token" in text(response)
+        holds.append(response.hold)
 
-    response = await site.handle(request("POST", "/login", form={"token": TOKEN}, peer=LAN_PEER))
+    assert holds == [0, 0, 0, 1, 2, 4]
 
-    assert response.status == 429 and "too many wrong tokens" in text(response)
+
+async def test_the_right_token_logs_in_at_once_after_many_wrong_ones(site: StatusSite) -> None:
+    for _ in range(20):
+        await site.handle(request("POST", "/login", form={"token": "nope"}))
+
+    response = await site.handle(request("POST", "/login", form={"token": TOKEN}))
+
+    assert response.status == 303 and response.hold == 0 and header(response, "Set-Cookie")
+
+
+async def test_a_log_in_through_a_rebound_name_is_refused(site: StatusSite) -> None:
+    """DNS rebinding: the browser's Origin and Host agree, but they name the attacker's site."""
+    rebound = {"Host": "evil.example:8765", "Origin": "http://evil.example:8765"}
+
+    response = await site.handle(request("POST", "/login", form={"token": TOKEN}, headers=rebound))
+
+    assert response.status == 403 and header(response, "Set-Cookie") is None
+
+
+async def test_a_log_in_through_a_configured_name_is_accepted(source: FakeSource, sessions: Sessions) -> None:
+    site = StatusSite(source, sessions, Changes(), hosts=AllowedHosts(["till-3.shop.lan"]))
+    named = {"Host": "till-3.shop.lan:7412", "Origin": "http://till-3.shop.lan:7412"}
+
+    response = await site.handle(request("POST", "/login", form={"token": TOKEN}, headers=named))
+
+    assert response.status == 303
 
 
 async def test_a_cross_site_login_is_refused(site: StatusSite) -> None:
@@ -445,6 +475,15 @@ async def test_metrics_from_the_lan_with_a_wrong_token_are_401(site: StatusSite)
     response = await site.handle(request("GET", "/metrics", headers={"Authorization": "Bearer nope"}, peer=LAN_PEER))
 
     assert response.status == 401
+
+
+async def test_wrong_bearer_tokens_on_metrics_are_held_back_like_wrong_log_ins(site: StatusSite) -> None:
+    wrong = {"Authorization": "Bearer nope"}
+    holds = [(await site.handle(request("GET", "/metrics", headers=wrong, peer=LAN_PEER))).hold for _ in range(5)]
+    right = await site.handle(request("GET", "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, peer=LAN_PEER))
+
+    assert holds == [0, 0, 0, 1, 2]
+    assert right.status == 200 and right.hold == 0
 
 
 async def test_metrics_from_the_lan_with_the_bearer_token(site: StatusSite) -> None:

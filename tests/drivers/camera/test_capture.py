@@ -87,6 +87,26 @@ def test_a_code_in_many_frames_is_one_event_with_the_camera_as_device() -> None:
     assert (scan.code, scan.source, scan.device) == ("286543210987654321", SourceKind.CAMERA, cam.device)
 
 
+def test_a_stream_url_s_password_never_leaves_the_driver() -> None:
+    """The device name is on every surface (ECR events, status page, metrics, logs, thread names)."""
+    collector = Collector()
+    decoder = ScriptedDecoder({0: ["VIP0001234"]})
+    url = "rtsp://admin:S3cr3t-pw@192.168.1.64/stream"
+    opened: list[str | int] = []
+
+    def open_capture(source: str | int) -> Capture:
+        opened.append(source)
+        return FakeCapture([numbered(0)])
+
+    cam = CameraScanner(url, collector, decoder=decoder, max_fps=200.0, cpu_budget=1.0, open_capture=open_capture,
+                        backoff=Backoff(initial=0.01, maximum=0.05), max_failed_reads=1)  # fmt: skip
+    with cam:
+        collector.wait_scans(1)
+    assert opened[0] == url  # OpenCV gets the real address
+    assert cam.device == "rtsp://admin:***@192.168.1.64/stream"
+    assert all("S3cr3t-pw" not in repr(event) for event in collector.events)
+
+
 def test_camera_lost_is_reopened_with_backoff() -> None:
     collector = Collector()
     decoder = ScriptedDecoder({1: ["FIRST"], 2: ["SECOND"]})

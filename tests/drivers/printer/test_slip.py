@@ -108,6 +108,15 @@ def test_self_test_slip_carries_its_qr_text_and_the_printer_details() -> None:
     assert data.endswith(FULL_CUT)
 
 
+def test_the_self_test_slip_never_prints_a_password_of_the_printer_address() -> None:
+    slip = SelfTestSlip("tcp://admin:S3cr3t-pw@10.0.0.9:9100", "POSAGENT-TEST-1", "ready")
+
+    data = self_test_slip(slip, PrinterProfile())
+
+    assert slip.printer == "tcp://admin:***@10.0.0.9:9100"  # what the status page's preview shows too
+    assert b"S3cr3t-pw" not in data and b"printer: tcp://admin:***@10.0.0.9:9100" in data
+
+
 @pytest.mark.parametrize(
     ("url", "columns", "expected"),
     [

@@ -60,3 +60,11 @@ def test_addresses_print_back_as_uris_that_parse_to_the_same_address(address: ob
 def test_bad_addresses_say_what_a_good_one_looks_like(uri: str, hint: str) -> None:
     with pytest.raises(PrinterUriError, match=hint):
         parse_printer_uri(uri)
+
+
+@pytest.mark.parametrize("uri", ["tcp://admin:S3cr3t-pw@192.168.1.50:notaport", "ipp://admin:S3cr3t-pw@printer/queue"])
+def test_an_error_never_quotes_a_password_in_the_address(uri: str) -> None:
+    with pytest.raises(PrinterUriError) as refused:
+        parse_printer_uri(uri)
+
+    assert "S3cr3t-pw" not in str(refused.value) and "admin:***@" in str(refused.value)
