@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,13 +25,10 @@ from agent.jobs import card_authorize, loyalty
 from agent.jobs.card_authorize import Authorization
 from agent.jobs.loyalty import LoyaltyUpdate
 from agent.members.open_card import CallbackError, check_auth_code, check_request_id, check_template_id
-from agent.members.store import Enrollment, MemberStore
-from offline_queue import Job, Outbox
+from agent.members.store import Enrollment, EnrollmentSlip, MemberStore
+from offline_queue import Job, Outbox, State
 
 log = logging.getLogger(__name__)
-
-_NUMBER = re.compile(r"^-?(0|[1-9]\d{0,15})(\.\d{1,2})?$")
-_AMOUNT = re.compile(r"^(0|[1-9]\d{0,9})(\.\d{1,2})?$")
 
 
 class MemberError(Exception):
@@ -86,25 +83,32 @@ class MemberService:
         self.store.save_activation_url(template_id, result.url, self.clock())
         return result.url
 
-    async def enroll(self, job_id: str, *, external_card_no: str | None, print_job_id: str) -> tuple[Enrollment, str]:
-        """Record the enrollment and return it with the URL to print. Same job_id + same request = same.
+    def enrollment(self, job_id: str, *,
+                   external_card_no: str | None) -> tuple[Enrollment, EnrollmentSlip | None] | None:  # fmt: skip
+        """The enrollment `job_id` and its slip if it exists with this request; IDEMPOTENCY_CONFLICT if
+        it exists with another one; None if it is new. (The slip is None for enrollments recorded before
+        slips were.)"""
+        existing = self.store.enrollment(job_id)
+        if existing is None:
+            return None
+        if existing.request_hash != _fingerprint(external_card_no):
+            raise MemberError("IDEMPOTENCY_CONFLICT", f"enrollment {job_id} exists with other details")
+        return existing, self.store.slip(job_id)
 
-        Online, the URL is applied for with out_string = store:till:job_id, so the callback names this
+    async def activation_url(self, job_id: str) -> str:
+        """The URL a new enrollment's slip prints.
+
+        Online, it is applied for with out_string = store:till:job_id, so the callback names this
         enrollment. Offline, the template's cached URL is printed: the card still opens, but the
         callback cannot be matched to the enrollment (member.opened then has no job_id).
         """
-        fingerprint = _fingerprint(external_card_no)
-        existing = self.store.enrollment(job_id)
-        if existing is not None and existing.request_hash != fingerprint:
-            raise MemberError("IDEMPOTENCY_CONFLICT", f"enrollment {job_id} exists with other details")
-        template_id = existing.template_id if existing else self.settings.template_id
-        out_string = self.out_string(job_id)
+        template_id = self.settings.template_id
         limit = Timeouts(connect=self.settings.lookup_timeout, read=self.settings.lookup_timeout)
         try:
             request = ActivateUrlApply(template_id=template_id, callback=self.settings.callback_url,
-                                       out_string=out_string)  # fmt: skip
-            url = (await asyncio.wait_for(self.client.execute(request, timeouts=limit),
-                                          timeout=self.settings.lookup_timeout * 2)).url  # fmt: skip
+                                       out_string=self.out_string(job_id))  # fmt: skip
+            return (await asyncio.wait_for(self.client.execute(request, timeouts=limit),
+                                           timeout=self.settings.lookup_timeout * 2)).url  # fmt: skip
         except (AlipayError, TimeoutError) as exc:
             cached = self.store.activation_url(template_id)
             if cached is None:
@@ -112,13 +116,14 @@ class MemberService:
                 raise MemberError("NETWORK_UNAVAILABLE", reason) from None
             log.warning("enrollment %s prints the cached activation URL (offline): its callback cannot be matched",
                         job_id)  # fmt: skip
-            url = cached[0]
-        if existing is not None:
-            return existing, url
-        enrollment = Enrollment(job_id, template_id, out_string, external_card_no, fingerprint, print_job_id, None,
-                                self.clock())  # fmt: skip
-        self.store.add_enrollment(enrollment)
-        return enrollment, url
+            return cached[0]
+
+    def add_enrollment(self, job_id: str, *, external_card_no: str | None, print_job_id: str,
+                       url: str) -> tuple[Enrollment, EnrollmentSlip]:  # fmt: skip
+        """Record a new enrollment and the URL its slip prints, durably, before anything is printed."""
+        enrollment = Enrollment(job_id, self.settings.template_id, self.out_string(job_id), external_card_no,
+                                _fingerprint(external_card_no), print_job_id, None, self.clock())  # fmt: skip
+        return enrollment, self.store.add_enrollment(enrollment, url)
 
     # --- the callback -----------------------------------------------------------------------------
 
@@ -170,9 +175,8 @@ class MemberService:
 
     def card_opened(self, result: dict[str, Any]) -> None:
         card_no = str(result["card_no"])
-        self.store.cache_member(card_no, {"card_no": card_no, "level": result.get("level"),
-                                          "point": result.get("point"), "balance": result.get("balance")},
-                                self.clock())  # fmt: skip
+        self._remember(card_no, {"card_no": card_no, "level": result.get("level"), "point": result.get("point"),
+                                 "balance": result.get("balance")})  # fmt: skip
         if result.get("enrollment_id"):
             self.store.enrollment_opened(str(result["enrollment_id"]), card_no)
 
@@ -193,48 +197,35 @@ class MemberService:
             if cached is None:
                 raise MemberError("NOT_FOUND", f"card {card_no} is not cached and Alipay is unreachable") from None
             info, at = cached
-            return {"member": info, "stale": True, "age_seconds": round(self.clock() - at, 1)}
+            return {"member": member_view(info), "stale": True, "age_seconds": round(self.clock() - at, 1)}
         info = {"card_no": card_no, "level": found.card_info.level, "point": found.card_info.point,
                 "balance": found.card_info.balance, "valid_date": found.card_info.valid_date,
                 "in_wallet": found.schema_url is not None}  # fmt: skip
-        self.store.cache_member(card_no, info, self.clock())
-        return {"member": info, "stale": False, "age_seconds": 0}
+        self._remember(card_no, info)
+        return {"member": member_view(info), "stale": False, "age_seconds": 0}
+
+    def _remember(self, card_no: str, info: dict[str, Any]) -> None:
+        # The cache only serves offline look-ups: failing to write it (a full disk) must not fail the op.
+        try:
+            self.store.cache_member(card_no, info, self.clock())
+        except sqlite3.Error as exc:
+            log.warning("member cache not updated for card %s: %s", card_no, exc)
 
     # --- points, balance, level ---------------------------------------------------------------------
 
-    def loyalty_update(self, body: dict[str, Any]) -> Job:
-        update = parse_loyalty_update(body)
+    def loyalty_update(self, update: LoyaltyUpdate) -> Job:
         job = loyalty.enqueue(self.outbox, update)
-        known = {"card_no": update.card_no, "point": update.point, "balance": update.balance, "level": update.level}
-        self.store.cache_member(update.card_no, known, self.clock())
+        if job.state is State.PENDING:
+            # Only the newest state of a card stays pending: a superseded or already delivered (older)
+            # update must not overwrite what the cache knows.
+            self._remember(update.card_no, {"card_no": update.card_no, "point": update.point,
+                                            "balance": update.balance, "level": update.level})  # fmt: skip
         return job
 
 
-def parse_loyalty_update(body: dict[str, Any]) -> LoyaltyUpdate:
-    def field(name: str, pattern: re.Pattern[str] | None = None, max_len: int = 64) -> str | None:
-        value = body.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not 0 < len(value) <= max_len:
-            raise MemberError("BAD_REQUEST", f"{name} must be a string of 1-{max_len} characters")
-        if pattern is not None and not pattern.match(value):
-            raise MemberError("BAD_REQUEST", f"{name} is not a valid number")
-        return value
+MEMBER_FIELDS = ("card_no", "level", "point", "balance", "valid_date", "in_wallet")
 
-    update_id = field("update_id")
-    card_no = field("card_no", max_len=32)
-    occur_time = field("occur_time", max_len=19)
-    if not update_id or not card_no or not occur_time:
-        raise MemberError("BAD_REQUEST", "update_id, card_no and occur_time are required")
-    try:
-        datetime.strptime(occur_time, TIMESTAMP_FORMAT)
-    except ValueError:
-        raise MemberError("BAD_REQUEST", "occur_time must be 'yyyy-MM-dd HH:mm:ss' (China time)") from None
-    point, balance = field("points", _NUMBER), field("balance", _AMOUNT)
-    level = field("level")
-    if point is None and balance is None and level is None:
-        raise MemberError("BAD_REQUEST", "give at least one of points, balance, level (new absolute values)")
-    return LoyaltyUpdate(
-        update_id=update_id, card_no=card_no, occur_time=occur_time, point=point, balance=balance, level=level,
-        changed_point=field("delta", _NUMBER), change_reason=field("reason", max_len=50),
-    )
+
+def member_view(info: dict[str, Any]) -> dict[str, Any]:
+    """The member object, fresh or cached: always every field, null where the value is not known."""
+    return {name: info.get(name) for name in MEMBER_FIELDS}
