@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from pathlib import Path
 
@@ -22,3 +23,25 @@ def open_database(path: Path, schema: str) -> sqlite3.Connection:
     db.execute("PRAGMA busy_timeout=5000")
     db.executescript(schema)
     return db
+
+
+# What a full disk looks like from SQLite and from plain file writes.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_storage_full(error: BaseException) -> bool:
+    """Whether `error`, or an error it was raised from, means "no space left" (SQLITE_FULL, ENOSPC)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlite3.OperationalError) and (
+            # An extended result code keeps the primary code in its low byte.
+            getattr(current, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL
+            or "database or disk is full" in str(current)
+        ):
+            return True
+        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

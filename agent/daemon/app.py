@@ -180,9 +180,9 @@ class Agent:
         )  # fmt: skip
         self.devices = Devices(config, on_scan=self._scanned, on_device=self._device_changed,
                                on_print=self._print_changed)  # fmt: skip
-        ops = Operations(payments=self.payments, outbox=self.outbox, devices=self.devices, status=self.status,
-                         members=self.members, store_name=config.store.name)  # fmt: skip
-        ops.register(router)
+        self.ops = Operations(payments=self.payments, outbox=self.outbox, devices=self.devices, status=self.status,
+                              members=self.members, store_name=config.store.name)  # fmt: skip
+        self.ops.register(router)
         self.metrics = AgentMetrics(outbox_stats=self.outbox.stats, devices=self.devices.statuses,
                                     ecr_connections=lambda: len(self.server.connections),
                                     version=self.version)  # fmt: skip
@@ -327,6 +327,7 @@ class Agent:
         self._changed()
 
     def _print_changed(self, job: PrintJob) -> None:
+        self.ops.print_changed(job)  # first: a slip's "printing" is recorded before its bytes go out
         self.server.publish("print.updated", {"job": print_job_view(job)})
         if job.state.final:
             self.metrics.print_job(job.kind, job.state.value)

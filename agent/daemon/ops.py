@@ -1,68 +1,57 @@
-"""ECR operations: validate the body, call the service, shape the answer. Errors are ProtocolErrors."""
+"""ECR operations: validate the body (agent.ecr.fields), call the service, shape the answer.
+
+Errors are ProtocolErrors. Every handler is registered through `guarded`: a full disk, wherever an op
+writes (sales, members, outbox), answers STORAGE_FULL with what to do, never INTERNAL.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import re
+import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
+from agent.codes import CodeClass
+from agent.ecr import fields
 from agent.ecr.messages import ErrorCode, ProtocolError, Request
-from agent.ecr.server import Connection, Router
-from agent.members.open_card import CallbackError
-from agent.members.service import MemberError, MemberService
-from agent.sales.machine import Sale
+from agent.ecr.server import Connection, Handler, Router
+from agent.members.service import MemberService
+from agent.sales.machine import SaleState
 from agent.sales.service import PaymentService, SaleError
-from drivers.printer import (
-    ActivationSlip,
-    JobConflict,
-    PrinterProfile,
-    PrintJob,
-    PrintQueue,
-    Receipt,
-    SlipError,
-    activation_slip,
-    receipt,
-)
-from offline_queue import IdempotencyConflict, Outbox, OutboxError, State
+from agent.storage import is_storage_full
+from drivers.printer import JobConflict, PrinterProfile, PrintJob, PrintQueue, Receipt, SlipError, receipt
+from offline_queue import Outbox, OutboxError, State
 
 from .devices import Devices, PrinterUnavailableError
+from .member_ops import MemberOperations
+from .views import print_job_view, sale_view
 
-_BUSINESS_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+__all__ = ["Operations", "guarded", "print_job_view", "ready_printer", "sale_view"]
 
+log = logging.getLogger(__name__)
 
-def text(body: dict[str, Any], name: str, *, required: bool = True, max_len: int = 256,
-         pattern: re.Pattern[str] | None = None) -> str | None:  # fmt: skip
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} is required")
-        return None
-    if not isinstance(value, str) or not value or len(value) > max_len:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be a string of 1-{max_len} characters")
-    if pattern is not None and not pattern.match(value):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} has invalid characters (letters, digits, _ . : -)")
-    return value
+STORAGE_FULL_MESSAGE = ("the store PC's disk is full: the agent could not record this request, so it did not act on"
+                        " it. Free disk space where the agent keeps its state (default /var/lib/posagent; call the"
+                        " technician), then send the same request again")  # fmt: skip
 
 
-def business_id(body: dict[str, Any], name: str) -> str:
-    value = text(body, name, max_len=64, pattern=_BUSINESS_ID)
-    assert value is not None
-    return value
+def guarded(handler: Handler) -> Handler:
+    """The handler, with a full disk answered as STORAGE_FULL (the daemon carries on)."""
 
+    @functools.wraps(handler)
+    async def run(request: Request, connection: Connection) -> dict[str, Any]:
+        try:
+            return await handler(request, connection)
+        except ProtocolError:
+            raise
+        except Exception as exc:
+            if not is_storage_full(exc):
+                raise
+            log.error("op %s refused: the disk is full (%s)", request.op, exc)
+            raise ProtocolError(ErrorCode.STORAGE_FULL, STORAGE_FULL_MESSAGE) from None
 
-def sale_view(sale: Sale) -> dict[str, Any]:
-    return {
-        "sale_id": sale.sale_id, "state": sale.state.value, "final": sale.final, "amount": sale.amount,
-        "subject": sale.subject, "attempt": sale.attempt, "out_trade_no": sale.out_trade_no,
-        "trade_no": sale.trade_no, "reason": sale.reason, "sub_code": sale.sub_code, "refunded": sale.refunded,
-        "member_card_no": sale.member_card_no,
-    }  # fmt: skip
-
-
-def print_job_view(job: PrintJob) -> dict[str, Any]:
-    return {"job_id": job.id, "kind": job.kind, "state": job.state.value, "reason": job.reason,
-            "error_code": job.error_code, "bytes_sent": job.bytes_sent, "any_sent": job.any_sent}  # fmt: skip
+    return run
 
 
 # Printer states that refuse a job before it is queued, and the ECR error code for each.
@@ -74,103 +63,117 @@ _PRINTER_REFUSALS = {
 }
 
 
-def lines_field(body: dict[str, Any], name: str, *, required: bool) -> tuple[str, ...]:
-    value = body.get(name)
-    if value is None and not required:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 200:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} must be a list of at most 200 strings")
-    if any(len(v) > 500 for v in value):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name}: a line is longer than 500 characters")
-    return tuple(value)
+def ready_printer(devices: Devices) -> tuple[PrintQueue, PrinterProfile]:
+    """The printer's queue, or the ECR error that refuses a job before anything is queued."""
+    try:
+        queue, profile = devices.require_printer()
+    except PrinterUnavailableError as exc:
+        raise ProtocolError(ErrorCode.DEVICE_UNAVAILABLE, str(exc)) from None
+    state = devices.printer_state()
+    refusal = _PRINTER_REFUSALS.get(state["state"]) if state else None
+    if refusal is not None:
+        raise ProtocolError(*refusal)
+    return queue, profile
+
+
+def _sale_error(exc: SaleError) -> ProtocolError:
+    return ProtocolError(ErrorCode(exc.code), exc.message)
 
 
 class Operations:
     def __init__(self, *, payments: PaymentService, outbox: Outbox, devices: Devices,
                  status: Callable[[], dict[str, Any]], members: MemberService | None = None,
                  store_name: str = "") -> None:  # fmt: skip
-        self.members = members
-        self.store_name = store_name
         self.payments = payments
         self.outbox = outbox
         self.devices = devices
         self.status = status
+        self.members = MemberOperations(members, devices, lambda: ready_printer(devices), store_name)
 
     def register(self, router: Router) -> None:
-        router.add("status.get", self.status_get)
-        router.add("sale.start", self.sale_start)
-        router.add("sale.get", self.sale_get)
-        router.add("sale.cancel", self.sale_cancel)
-        router.add("outbox.list", self.outbox_list)
-        router.add("outbox.retry", self.outbox_retry)
-        router.add("print.qr", self.print_qr)
-        router.add("print.text", self.print_text)
-        router.add("drawer.open", self.drawer_open)
-        router.add("member.enroll", self.member_enroll)
-        router.add("member.open", self.member_open)
-        router.add("member.lookup", self.member_lookup)
-        router.add("loyalty.update", self.loyalty_update)
+        handlers: dict[str, Handler] = {
+            "status.get": self.status_get, "sale.start": self.sale_start, "sale.get": self.sale_get,
+            "sale.cancel": self.sale_cancel, "outbox.list": self.outbox_list, "outbox.retry": self.outbox_retry,
+            "print.qr": self.print_qr, "print.text": self.print_text, "drawer.open": self.drawer_open,
+            **self.members.handlers(),
+        }  # fmt: skip
+        for op, handler in handlers.items():
+            router.add(op, guarded(handler))
+
+    def print_changed(self, job: PrintJob) -> None:
+        """Every print job change, before its bytes go out: enrollment slips are recorded durably."""
+        self.members.print_changed(job)
 
     async def status_get(self, request: Request, connection: Connection) -> dict[str, Any]:
         return self.status()
 
+    # --- sales ----------------------------------------------------------------------------------
+
     async def sale_start(self, request: Request, connection: Connection) -> dict[str, Any]:
         body = request.body
-        sale_id = business_id(body, "sale_id")
-        amount = text(body, "amount", max_len=20)
-        subject = text(body, "subject")
-        scan_id = text(body, "scan_id", required=False, max_len=64)
-        code = text(body, "code", required=False, max_len=64)
+        sale_id = fields.business_id(body, "sale_id")
+        amount = fields.amount(body, "amount")
+        subject = fields.text(body, "subject")
+        scan_id = fields.optional_id(body, "scan_id")
+        code = fields.digits(body, "code", max_len=64)
+        store_id = fields.text(body, "store_id", required=False, max_len=32)
+        operator_id = fields.text(body, "operator_id", required=False, max_len=28)
         if scan_id and code:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "give scan_id or code, not both")
-        if scan_id and self.payments.get(sale_id) is None:
-            # A scan pays once: take it only for a new sale (a resend is matched by its scan_id).
-            code = self.devices.scans.take_payment_code(scan_id)
-            if code is None:
-                raise ProtocolError(ErrorCode.NOT_FOUND, f"no recent payment-code scan {scan_id}")
-        if code is not None and not code.isdigit():
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "code must be the digits of a payment code")
+        existing = self.payments.get(sale_id)
+        waiting = existing is None or existing.state is SaleState.WAITING_FOR_CODE
+        if scan_id and waiting:
+            code = self._payment_scan(scan_id)
+            if code is None and existing is None:
+                raise ProtocolError(ErrorCode.NOT_FOUND, f"no recent payment-code scan {scan_id} (or already used)")
         try:
-            sale = self.payments.start(
-                sale_id=sale_id, amount=amount or "", subject=subject or "", code=code,
-                store_id=text(body, "store_id", required=False, max_len=32),
-                operator_id=text(body, "operator_id", required=False, max_len=28),
-                code_ref=f"scan:{scan_id}" if scan_id else None,
-            )  # fmt: skip
+            sale = self.payments.start(sale_id=sale_id, amount=amount, subject=subject or "", code=code,
+                                       store_id=store_id, operator_id=operator_id,
+                                       code_ref=f"scan:{scan_id}" if scan_id else None)  # fmt: skip
+            if code is not None and sale.state is SaleState.WAITING_FOR_CODE:
+                # The same request again while its sale still waits for a code (the first attempt could
+                # not record the payment, e.g. a full disk): no trade exists yet, so pay it now.
+                sale = self.payments.attach_code(sale_id, code)
         except SaleError as exc:
-            raise ProtocolError(ErrorCode(exc.code), exc.message) from None
+            raise _sale_error(exc) from None
+        if scan_id and code is not None:
+            self.devices.scans.take_payment_code(scan_id)  # used up only once a sale holds it
         return {"sale": sale_view(sale)}
 
+    def _payment_scan(self, scan_id: str) -> str | None:
+        scan = self.devices.scans.get(scan_id)
+        if scan is None or scan.classification.kind is not CodeClass.ALIPAY_PAYMENT:
+            return None
+        return scan.code
+
     async def sale_get(self, request: Request, connection: Connection) -> dict[str, Any]:
-        sale = self.payments.get(business_id(request.body, "sale_id"))
+        sale = self.payments.get(fields.business_id(request.body, "sale_id"))
         if sale is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such sale")
         return {"sale": sale_view(sale)}
 
     async def sale_cancel(self, request: Request, connection: Connection) -> dict[str, Any]:
         try:
-            sale = self.payments.cancel(business_id(request.body, "sale_id"))
+            sale = self.payments.cancel(fields.business_id(request.body, "sale_id"))
         except SaleError as exc:
-            raise ProtocolError(ErrorCode(exc.code), exc.message) from None
+            raise _sale_error(exc) from None
         return {"sale": sale_view(sale)}
 
+    # --- the outbox -----------------------------------------------------------------------------
+
     async def outbox_list(self, request: Request, connection: Connection) -> dict[str, Any]:
-        state_name = text(request.body, "state", required=False, max_len=16)
-        try:
-            state = State(state_name) if state_name else None
-        except ValueError:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown state {state_name!r}") from None
-        limit = request.body.get("limit", 50)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "limit must be an integer 1-500")
+        state_name = request.body.get("state")
+        states = {s.value: s for s in State}
+        if state_name is not None and (not isinstance(state_name, str) or state_name not in states):
+            raise fields.bad("state", f"one of {', '.join(states)}")
+        state = states[state_name] if state_name is not None else None
+        limit = fields.integer(request.body, "limit", minimum=1, maximum=500, default=50)
         jobs = await asyncio.to_thread(self.outbox.list, state=state, limit=limit)
         return {"jobs": [{"id": j.id, "kind": j.kind, "state": j.state.value, "attempts": j.attempts,
                           "last_error": j.last_error, "created_at": j.created_at} for j in jobs]}  # fmt: skip
 
     async def outbox_retry(self, request: Request, connection: Connection) -> dict[str, Any]:
-        job_id = request.body.get("id")
-        if isinstance(job_id, bool) or not isinstance(job_id, int):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "id must be a job id (integer)")
+        job_id = fields.integer(request.body, "id", minimum=1, maximum=fields.MAX_JOB_NUMBER)
         try:
             count = await asyncio.to_thread(self.outbox.retry, ids=[job_id])
         except OutboxError as exc:
@@ -181,20 +184,8 @@ class Operations:
 
     # --- printing -------------------------------------------------------------------------------
 
-    def _printer(self) -> tuple[PrintQueue, PrinterProfile]:
-        try:
-            queue, profile = self.devices.require_printer()
-        except PrinterUnavailableError as exc:
-            raise ProtocolError(ErrorCode.DEVICE_UNAVAILABLE, str(exc)) from None
-        state = self.devices.printer_state()
-        refusal = _PRINTER_REFUSALS.get(state["state"]) if state else None
-        if refusal is not None:
-            raise ProtocolError(*refusal)
-        return queue, profile
-
-    async def _print(self, request: Request, slip: Receipt, kind: str) -> dict[str, Any]:
-        job_id = business_id(request.body, "job_id")
-        queue, profile = self._printer()
+    async def _print(self, job_id: str, slip: Receipt, kind: str) -> dict[str, Any]:
+        queue, profile = ready_printer(self.devices)
         try:
             data = receipt(slip, profile)
         except SlipError as exc:
@@ -209,95 +200,21 @@ class Operations:
 
     async def print_qr(self, request: Request, connection: Connection) -> dict[str, Any]:
         body = request.body
-        data = text(body, "data", max_len=2000)
-        cut = body.get("cut", True)
-        if not isinstance(cut, bool):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "cut must be true or false")
-        slip = Receipt(title=text(body, "title", required=False, max_len=64) or "", qr=data or "",
-                       lines=lines_field(body, "lines", required=False), cut=cut)  # fmt: skip
-        return await self._print(request, slip, "qr")
+        job_id = fields.business_id(body, "job_id")
+        slip = Receipt(title=fields.text(body, "title", required=False, max_len=64) or "",
+                       qr=fields.payload(body, "data", max_len=2000), lines=fields.lines(body, "lines", required=False),
+                       cut=fields.boolean(body, "cut", default=True))  # fmt: skip
+        return await self._print(job_id, slip, "qr")
 
     async def print_text(self, request: Request, connection: Connection) -> dict[str, Any]:
         body = request.body
-        cut = body.get("cut", True)
-        if not isinstance(cut, bool):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "cut must be true or false")
-        slip = Receipt(lines=lines_field(body, "lines", required=True), cut=cut)
-        return await self._print(request, slip, "text")
+        job_id = fields.business_id(body, "job_id")
+        slip = Receipt(lines=fields.lines(body, "lines", required=True), cut=fields.boolean(body, "cut", default=True))
+        return await self._print(job_id, slip, "text")
 
     async def drawer_open(self, request: Request, connection: Connection) -> dict[str, Any]:
-        self._printer()
+        ready_printer(self.devices)
         job = await self.devices.open_drawer()
         if job.state.value == "failed":
             raise ProtocolError(ErrorCode.DEVICE_UNAVAILABLE, job.reason or "the drawer pulse was not sent")
         return {"opened": job.state.value == "printed"}
-
-    # --- membership cards -----------------------------------------------------------------------
-
-    def _members(self) -> MemberService:
-        if self.members is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "membership cards are not configured on this agent ([members])")
-        return self.members
-
-    async def member_enroll(self, request: Request, connection: Connection) -> dict[str, Any]:
-        members = self._members()
-        job_id = business_id(request.body, "job_id")
-        external = text(request.body, "external_card_no", required=False, max_len=64, pattern=_BUSINESS_ID)
-        queue, profile = self._printer()
-        print_job_id = f"enroll-{job_id}"
-        try:
-            enrollment, url = await members.enroll(job_id, external_card_no=external, print_job_id=print_job_id)
-        except MemberError as exc:
-            raise ProtocolError(ErrorCode(exc.code), exc.message) from None
-        try:
-            wanted = ActivationSlip(store_name=self.store_name or "Membership card", url=url)
-            job = queue.submit(activation_slip(wanted, profile), job_id=print_job_id, kind="activation")
-            self.devices.remember_slip(print_job_id, wanted)
-        except SlipError as exc:
-            raise ProtocolError(ErrorCode.INTERNAL, f"the activation slip cannot be built: {exc}") from None
-        except JobConflict:
-            job = queue.get(print_job_id)  # type: ignore[assignment]  # reprinted URL after a refresh: same job
-        return {"enrollment": {"job_id": enrollment.job_id, "template_id": enrollment.template_id,
-                               "out_string": enrollment.out_string, "card_no": enrollment.card_no},
-                "job": print_job_view(job)}  # fmt: skip
-
-    async def member_open(self, request: Request, connection: Connection) -> dict[str, Any]:
-        members = self._members()
-        params = dict(request.body)
-        try:
-            job = await asyncio.to_thread(members.accept_callback, params)
-        except CallbackError as exc:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
-        except OutboxError as exc:
-            raise ProtocolError(ErrorCode.OUTBOX_FULL, str(exc)) from None
-        return {"open": {"id": job.id, "state": job.state.value}}
-
-    async def member_lookup(self, request: Request, connection: Connection) -> dict[str, Any]:
-        members = self._members()
-        scan_id = text(request.body, "scan_id", required=False, max_len=64)
-        card_no = text(request.body, "card_no", required=False, max_len=32, pattern=_BUSINESS_ID)
-        if bool(scan_id) == bool(card_no):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "give scan_id or card_no")
-        if scan_id:
-            scan = self.devices.scans.get(scan_id)
-            if scan is None or scan.classification.kind.value != "member_card":
-                raise ProtocolError(ErrorCode.NOT_FOUND, f"no recent member-card scan {scan_id}")
-            card_no = scan.code
-        assert card_no is not None
-        try:
-            return await members.lookup(card_no)
-        except MemberError as exc:
-            raise ProtocolError(ErrorCode(exc.code), exc.message) from None
-
-    async def loyalty_update(self, request: Request, connection: Connection) -> dict[str, Any]:
-        members = self._members()
-        try:
-            job = await asyncio.to_thread(members.loyalty_update, request.body)
-        except MemberError as exc:
-            raise ProtocolError(ErrorCode(exc.code), exc.message) from None
-        except IdempotencyConflict:
-            raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, "update_id exists with other values") from None
-        except OutboxError as exc:
-            raise ProtocolError(ErrorCode.OUTBOX_FULL, str(exc)) from None
-        # superseded: an update with a later business time already went out; this one never will.
-        return {"update": {"update_id": request.body.get("update_id"), "state": job.state.value}}

@@ -11,6 +11,7 @@ Receivers ignore unknown fields, so both sides can grow without breaking the oth
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 PROTOCOL_VERSION = 1
 MAX_ID_LENGTH = 128
 MAX_OP_LENGTH = 64
+# A JSON escape of a UTF-16 surrogate: json.loads turns a lone one into a str that no UTF-8 encoder takes.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class ErrorCode(StrEnum):
@@ -34,13 +37,14 @@ class ErrorCode(StrEnum):
     NETWORK_UNAVAILABLE = "NETWORK_UNAVAILABLE"
     OUTBOX_FULL = "OUTBOX_FULL"
     ALREADY_FINAL = "ALREADY_FINAL"
+    STORAGE_FULL = "STORAGE_FULL"
     INTERNAL = "INTERNAL"
 
 
 # Whether the same request may succeed if simply sent again later.
 RETRYABLE = frozenset({ErrorCode.BUSY, ErrorCode.DEVICE_UNAVAILABLE, ErrorCode.PRINTER_PAPER_OUT,
                        ErrorCode.PRINTER_COVER_OPEN, ErrorCode.NETWORK_UNAVAILABLE, ErrorCode.OUTBOX_FULL,
-                       ErrorCode.INTERNAL})  # fmt: skip
+                       ErrorCode.STORAGE_FULL, ErrorCode.INTERNAL})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,14 @@ def _valid_id(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH
 
 
+def _encodable(message: dict[str, Any]) -> bool:
+    try:
+        json.dumps(message, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_request(line: bytes) -> Request:
     """Validate one line as a request, or raise ProtocolError with the code the ECR should see."""
     try:
@@ -84,6 +96,9 @@ def parse_request(line: bytes) -> Request:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "the line is not valid JSON") from None
     if not isinstance(message, dict):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "a message must be a JSON object")
+    if _SURROGATE_ESCAPE.search(line) and not _encodable(message):
+        # Found before anything echoes, stores or compares it (the id, a token, a body field).
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "a string holds a lone surrogate escape (\\ud800-\\udfff)")
     raw_id = message.get("id")
     request_id = raw_id if _valid_id(raw_id) else None
     version = message.get("v")

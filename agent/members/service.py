@@ -12,10 +12,10 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,13 +29,10 @@ from agent.members.open_card import CallbackError, check_auth_code, check_reques
 from agent.members.out_string import OutStringError, SlipRef
 from agent.members.out_string import encode as encode_out_string
 from agent.members.out_string import verify as verify_out_string
-from agent.members.store import Enrollment, MemberStore
-from offline_queue import IdempotencyConflict, Job, Outbox, OutboxError
+from agent.members.store import Enrollment, EnrollmentSlip, MemberStore
+from offline_queue import IdempotencyConflict, Job, Outbox, OutboxError, State
 
 log = logging.getLogger(__name__)
-
-_NUMBER = re.compile(r"^-?(0|[1-9]\d{0,15})(\.\d{1,2})?$")
-_AMOUNT = re.compile(r"^(0|[1-9]\d{0,9})(\.\d{1,2})?$")
 
 
 _CALLBACK_PARAMS = frozenset(
@@ -117,8 +114,20 @@ class MemberService:
         self.store.save_activation_url(template_id, result.url, self.clock())
         return result.url
 
-    async def enroll(self, job_id: str, *, external_card_no: str | None, print_job_id: str) -> tuple[Enrollment, str]:
-        """Record the enrollment and return it with the URL to print. Same job_id + same request = same.
+    def enrollment(self, job_id: str, *,
+                   external_card_no: str | None) -> tuple[Enrollment, EnrollmentSlip | None] | None:  # fmt: skip
+        """The enrollment `job_id` and its slip if it exists with this request; IDEMPOTENCY_CONFLICT if
+        it exists with another one; None if it is new. (The slip is None for enrollments recorded before
+        slips were.)"""
+        existing = self.store.enrollment(job_id)
+        if existing is None:
+            return None
+        if existing.request_hash != _fingerprint(external_card_no):
+            raise MemberError("IDEMPOTENCY_CONFLICT", f"enrollment {job_id} exists with other details")
+        return existing, self.store.slip(job_id)
+
+    async def activation_url(self, job_id: str) -> tuple[str, bool]:
+        """The URL a new enrollment's slip prints, and whether it is the offline one.
 
         Online, the URL is applied for with a MAC'd out_string naming store, till and job_id, so the
         callback names this enrollment. Offline, the template's cached URL is printed: the card still
@@ -129,11 +138,7 @@ class MemberService:
             out_string = self.out_string(job_id)
         except ValueError as exc:
             raise MemberError("BAD_REQUEST", f"job_id: {exc}") from None
-        fingerprint = _fingerprint(external_card_no)
-        existing = self.store.enrollment(job_id)
-        if existing is not None and existing.request_hash != fingerprint:
-            raise MemberError("IDEMPOTENCY_CONFLICT", f"enrollment {job_id} exists with other details")
-        template_id = existing.template_id if existing else self.settings.template_id
+        template_id = self.settings.template_id
         limit = Timeouts(connect=self.settings.lookup_timeout, read=self.settings.lookup_timeout)
         try:
             request = ActivateUrlApply(template_id=template_id, callback=self.settings.callback_url,
@@ -147,18 +152,18 @@ class MemberService:
                 raise MemberError("NETWORK_UNAVAILABLE", reason) from None
             log.warning("enrollment %s prints the cached activation URL (offline): its callback cannot be matched",
                         job_id)  # fmt: skip
-            url = cached[0]
-            # That slip's callback comes without out_string: let exactly one such callback in.
+            return cached[0], True
+        return url, False
+
+    def add_enrollment(self, job_id: str, *, external_card_no: str | None, print_job_id: str, url: str,
+                       offline: bool = False) -> tuple[Enrollment, EnrollmentSlip]:  # fmt: skip
+        """Record a new enrollment and the URL its slip prints, durably, before anything is printed."""
+        enrollment = Enrollment(job_id, self.settings.template_id, self.out_string(job_id), external_card_no,
+                                _fingerprint(external_card_no), print_job_id, None, self.clock())  # fmt: skip
+        slip = self.store.add_enrollment(enrollment, url)
+        if offline:  # that slip's callback comes without out_string: let exactly one such callback in
             self.store.add_offline_slip(job_id, self.clock())
-        if existing is not None:
-            if existing.out_string != out_string:  # printed by an older release, or the till's ids changed
-                self.store.set_out_string(job_id, out_string)
-                existing = replace(existing, out_string=out_string)
-            return existing, url
-        enrollment = Enrollment(job_id, template_id, out_string, external_card_no, fingerprint, print_job_id, None,
-                                self.clock())  # fmt: skip
-        self.store.add_enrollment(enrollment)
-        return enrollment, url
+        return enrollment, slip
 
     # --- the callback -----------------------------------------------------------------------------
     # Cheap checks first (`parse_callback`: shapes, app, template, the out_string's MAC), then reads
@@ -274,9 +279,8 @@ class MemberService:
 
     def card_opened(self, result: dict[str, Any]) -> None:
         card_no = str(result["card_no"])
-        self.store.cache_member(card_no, {"card_no": card_no, "level": result.get("level"),
-                                          "point": result.get("point"), "balance": result.get("balance")},
-                                self.clock())  # fmt: skip
+        self._remember(card_no, {"card_no": card_no, "level": result.get("level"), "point": result.get("point"),
+                                 "balance": result.get("balance")})  # fmt: skip
         if result.get("enrollment_id"):
             self.store.enrollment_opened(str(result["enrollment_id"]), card_no)
 
@@ -297,48 +301,35 @@ class MemberService:
             if cached is None:
                 raise MemberError("NOT_FOUND", f"card {card_no} is not cached and Alipay is unreachable") from None
             info, at = cached
-            return {"member": info, "stale": True, "age_seconds": round(self.clock() - at, 1)}
+            return {"member": member_view(info), "stale": True, "age_seconds": round(self.clock() - at, 1)}
         info = {"card_no": card_no, "level": found.card_info.level, "point": found.card_info.point,
                 "balance": found.card_info.balance, "valid_date": found.card_info.valid_date,
                 "in_wallet": found.schema_url is not None}  # fmt: skip
-        self.store.cache_member(card_no, info, self.clock())
-        return {"member": info, "stale": False, "age_seconds": 0}
+        self._remember(card_no, info)
+        return {"member": member_view(info), "stale": False, "age_seconds": 0}
+
+    def _remember(self, card_no: str, info: dict[str, Any]) -> None:
+        # The cache only serves offline look-ups: failing to write it (a full disk) must not fail the op.
+        try:
+            self.store.cache_member(card_no, info, self.clock())
+        except sqlite3.Error as exc:
+            log.warning("member cache not updated for card %s: %s", card_no, exc)
 
     # --- points, balance, level ---------------------------------------------------------------------
 
-    def loyalty_update(self, body: dict[str, Any]) -> Job:
-        update = parse_loyalty_update(body)
+    def loyalty_update(self, update: LoyaltyUpdate) -> Job:
         job = loyalty.enqueue(self.outbox, update)
-        known = {"card_no": update.card_no, "point": update.point, "balance": update.balance, "level": update.level}
-        self.store.cache_member(update.card_no, known, self.clock())
+        if job.state is State.PENDING:
+            # Only the newest state of a card stays pending: a superseded or already delivered (older)
+            # update must not overwrite what the cache knows.
+            self._remember(update.card_no, {"card_no": update.card_no, "point": update.point,
+                                            "balance": update.balance, "level": update.level})  # fmt: skip
         return job
 
 
-def parse_loyalty_update(body: dict[str, Any]) -> LoyaltyUpdate:
-    def field(name: str, pattern: re.Pattern[str] | None = None, max_len: int = 64) -> str | None:
-        value = body.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not 0 < len(value) <= max_len:
-            raise MemberError("BAD_REQUEST", f"{name} must be a string of 1-{max_len} characters")
-        if pattern is not None and not pattern.fullmatch(value):
-            raise MemberError("BAD_REQUEST", f"{name} is not a valid number")
-        return value
+MEMBER_FIELDS = ("card_no", "level", "point", "balance", "valid_date", "in_wallet")
 
-    update_id = field("update_id")
-    card_no = field("card_no", max_len=32)
-    occur_time = field("occur_time", max_len=19)
-    if not update_id or not card_no or not occur_time:
-        raise MemberError("BAD_REQUEST", "update_id, card_no and occur_time are required")
-    try:
-        datetime.strptime(occur_time, TIMESTAMP_FORMAT)
-    except ValueError:
-        raise MemberError("BAD_REQUEST", "occur_time must be 'yyyy-MM-dd HH:mm:ss' (China time)") from None
-    point, balance = field("points", _NUMBER), field("balance", _AMOUNT)
-    level = field("level")
-    if point is None and balance is None and level is None:
-        raise MemberError("BAD_REQUEST", "give at least one of points, balance, level (new absolute values)")
-    return LoyaltyUpdate(
-        update_id=update_id, card_no=card_no, occur_time=occur_time, point=point, balance=balance, level=level,
-        changed_point=field("delta", _NUMBER), change_reason=field("reason", max_len=50),
-    )
+
+def member_view(info: dict[str, Any]) -> dict[str, Any]:
+    """The member object, fresh or cached: always every field, null where the value is not known."""
+    return {name: info.get(name) for name in MEMBER_FIELDS}

@@ -1,4 +1,5 @@
-"""Durable member state: the activation URL cache, enrollments, and the member cache for offline look-ups."""
+"""Durable member state: the activation URL cache, enrollments (and their slips), and the member cache
+for offline look-ups."""
 
 from __future__ import annotations
 
@@ -45,12 +46,30 @@ CREATE TABLE IF NOT EXISTS member_callback_claims (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS member_callback_claims_enrollment ON member_callback_claims(enrollment_id);
+-- The activation slip of each enrollment: what it prints and how far printing got, so a resend after
+-- a restart answers the slip's state instead of printing a second one. A table of its own, so a
+-- database from before it only gains a table.
+CREATE TABLE IF NOT EXISTS member_enrollment_slips (
+    job_id TEXT PRIMARY KEY REFERENCES member_enrollments(job_id),
+    print_job_id TEXT NOT NULL UNIQUE,
+    url TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    error_code TEXT,
+    bytes_sent INTEGER NOT NULL,
+    any_sent INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS member_cache (
     card_no TEXT PRIMARY KEY,
     info TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
 """
+
+
+_INSERT_ENROLLMENT = "INSERT INTO member_enrollments VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_SLIP = "INSERT INTO member_enrollment_slips VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,21 @@ class Enrollment:
     print_job_id: str
     card_no: str | None
     created_at: float
+
+
+@dataclass(frozen=True)
+class EnrollmentSlip:
+    """`state` is the print job's: queued (recorded, no byte sent yet), printing, printed, failed."""
+
+    job_id: str
+    print_job_id: str
+    url: str
+    state: str
+    reason: str | None
+    error_code: str | None
+    bytes_sent: int
+    any_sent: bool
+    updated_at: float
 
 
 class MemberStore:
@@ -95,13 +129,38 @@ class MemberStore:
             row = self._db.execute(sql, (key,)).fetchone()
         return None if row is None else Enrollment(*row)
 
-    def add_enrollment(self, enrollment: Enrollment) -> None:
+    def add_enrollment(self, enrollment: Enrollment, url: str) -> EnrollmentSlip:
+        """The enrollment and its slip (queued), in one transaction, before anything is printed."""
+        slip = EnrollmentSlip(enrollment.job_id, enrollment.print_job_id, url, "queued", None, None, 0, False,
+                              enrollment.created_at)  # fmt: skip
         with self._lock:
-            self._db.execute("INSERT INTO member_enrollments VALUES (?, ?, ?, ?, ?, ?, ?, ?)", astuple(enrollment))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(_INSERT_ENROLLMENT, astuple(enrollment))
+                self._db.execute(_INSERT_SLIP, astuple(slip))
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        return slip
 
-    def set_out_string(self, job_id: str, out_string: str) -> None:
+    def slip(self, job_id: str) -> EnrollmentSlip | None:
         with self._lock:
-            self._db.execute("UPDATE member_enrollments SET out_string = ? WHERE job_id = ?", (out_string, job_id))
+            row = self._db.execute("SELECT * FROM member_enrollment_slips WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        job_id, print_job_id, url, state, reason, error_code, bytes_sent, any_sent, updated_at = row
+        return EnrollmentSlip(job_id, print_job_id, url, state, reason, error_code, bytes_sent, bool(any_sent),
+                              updated_at)  # fmt: skip
+
+    def slip_changed(self, print_job_id: str, *, state: str, reason: str | None, error_code: str | None,
+                     bytes_sent: int, any_sent: bool, now: float) -> None:  # fmt: skip
+        """Record a print job's new state if it is an enrollment slip (other jobs match no row)."""
+        with self._lock:
+            self._db.execute("UPDATE member_enrollment_slips SET state = ?, reason = ?, error_code = ?, bytes_sent = ?,"
+                             " any_sent = ?, updated_at = ? WHERE print_job_id = ?",
+                             (state, reason, error_code, bytes_sent, int(any_sent), now, print_job_id))  # fmt: skip
 
     def enrollment_opened(self, job_id: str, card_no: str) -> None:
         with self._lock:

@@ -44,6 +44,26 @@ def test_a_scanned_payment_code_is_masked_and_pays_by_scan_id(store: Store) -> N
     assert code not in (store.daemon.log.read_text())
 
 
+def test_a_refused_sale_start_leaves_its_scan_usable(store: Store) -> None:
+    """A scan is used up only once a sale holds its code: a malformed or BUSY request loses nothing."""
+    with store.daemon.ecr() as ecr:
+        store.scanner.scan(example(Behaviour.PAID))
+        scan_id = ecr.wait_for("scan", lambda b: b["class"] == "alipay_payment", timeout=10)["body"]["scan_id"]
+        for bad in ({"amount": "abc"}, {"amount": "1e3"}, {"subject": "Till\n1"}):
+            with pytest.raises(EcrError) as refused:
+                ecr.request("sale.start", {"sale_id": "S9", "amount": "3", "subject": "Till 1", "scan_id": scan_id,
+                                           **bad})  # fmt: skip
+            assert refused.value.code == "BAD_REQUEST"
+        ecr.request("sale.start", {"sale_id": "S8", "amount": "2", "subject": "Till 1"})  # now the till is busy
+        with pytest.raises(EcrError) as busy:
+            ecr.request("sale.start", {"sale_id": "S9", "amount": "3", "subject": "Till 1", "scan_id": scan_id})
+        assert busy.value.code == "BUSY"
+        ecr.request("sale.cancel", {"sale_id": "S8"})
+        ecr.wait_for("sale.updated", lambda b: b["sale"]["sale_id"] == "S8" and b["sale"]["final"], timeout=20)
+        paid = ecr.request("sale.start", {"sale_id": "S9", "amount": "3", "subject": "Till 1", "scan_id": scan_id})
+        assert paid["sale"]["state"] in ("paying", "succeeded") and paid["sale"]["amount"] == "3.00"
+
+
 def test_a_payment_code_scanned_while_a_sale_waits_pays_it(store: Store) -> None:
     with store.daemon.ecr() as ecr:
         started = ecr.request("sale.start", {"sale_id": "W1", "amount": "2", "subject": "Till 1"})

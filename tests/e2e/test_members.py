@@ -61,6 +61,18 @@ def test_lookup_falls_back_to_the_cache_when_the_gateway_is_down(member_store: M
         member_store.gateway.gateway.outage(30)
         found = ecr.request("member.lookup", {"card_no": card_no}, timeout=20)
         assert found["stale"] is True and found["member"]["card_no"] == card_no
+        # The same fields as a fresh answer (docs/ecr-protocol.md): null where the value is not known.
+        assert found["member"] == {"card_no": card_no, "level": "VIP1", "point": "100", "balance": None,
+                                   "valid_date": None, "in_wallet": None}  # fmt: skip
+        # The till's newest values join the cache; an older update (superseded) never overwrites them.
+        newer = {"update_id": "U2", "card_no": card_no, "points": "300", "balance": "8.50",
+                 "occur_time": "2026-11-25 11:00:00"}  # fmt: skip
+        older = {"update_id": "U3", "card_no": card_no, "points": "50", "occur_time": "2026-11-25 10:30:00"}
+        assert ecr.request("loyalty.update", newer)["update"]["state"] == "pending"
+        assert ecr.request("loyalty.update", older)["update"]["state"] == "superseded"
+        cached = ecr.request("member.lookup", {"card_no": card_no}, timeout=20)
+        assert cached["stale"] is True
+        assert (cached["member"]["point"], cached["member"]["balance"], cached["member"]["level"]) == ("300", "8.50", "VIP1")
         with pytest.raises(EcrError) as unknown:
             ecr.request("member.lookup", {"card_no": "LOTUS9999999999"}, timeout=20)
         assert unknown.value.code == "NOT_FOUND"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ..errors import PAY_IN_PROCESS_CODE
@@ -14,16 +14,21 @@ from .base import ApiRequest, compact, opt_str
 _OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MIN_AMOUNT = Decimal("0.01")
 MAX_AMOUNT = Decimal("100000000")
+# re.ASCII: without it a class like \d would also take other scripts' digits.
+AMOUNT_GRAMMAR = re.compile(r"(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?", re.ASCII)
+AMOUNT_RULE = "0.01-100000000, no sign, exponent, spaces or separators"
 
 
-def normalise_amount(amount: str | Decimal) -> str:
-    """Yuan with exactly two decimals, within [0.01, 100000000], as Alipay requires."""
-    try:
-        value = Decimal(str(amount))
-    except (InvalidOperation, ValueError):
-        raise ValueError(f"amount {amount!r} is not a decimal number") from None
-    if not value.is_finite() or value != value.quantize(Decimal("0.01")):
-        raise ValueError("amount must have at most two decimals")
+def normalise_amount(amount: str) -> str:
+    """Yuan with exactly two decimals, within [0.01, 100000000], as Alipay requires.
+
+    The one grammar (docs/ecr-protocol.md): ASCII digits, no sign, no leading zero, at most two
+    decimals: `(0|[1-9][0-9]{0,8})(\\.[0-9]{1,2})?`. The regex runs before Decimal sees the text:
+    Decimal would also take "1e3", " 1", "1_0" and full-width or Arabic-Indic digits.
+    """
+    if not isinstance(amount, str) or not AMOUNT_GRAMMAR.fullmatch(amount):
+        raise ValueError(f'amount must be yuan as ASCII digits with at most two decimals, like "9.90" ({AMOUNT_RULE})')
+    value = Decimal(amount)
     if not MIN_AMOUNT <= value <= MAX_AMOUNT:
         raise ValueError("amount must be between 0.01 and 100000000")
     return f"{value:.2f}"

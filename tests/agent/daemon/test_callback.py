@@ -61,7 +61,9 @@ class Till:
         return [job.state for job in self.outbox.list(kind=kind, limit=10_000)]
 
     async def enroll(self, job_id: str) -> str:
-        _, url = await self.members.enroll(job_id, external_card_no=None, print_job_id=f"enroll-{job_id}")
+        url, offline = await self.members.activation_url(job_id)
+        self.members.add_enrollment(job_id, external_card_no=None, print_job_id=f"enroll-{job_id}", url=url,
+                                    offline=offline)  # fmt: skip
         return url
 
     async def settle(self, kind: str, count: int) -> None:

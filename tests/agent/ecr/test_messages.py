@@ -60,3 +60,30 @@ def test_responses_and_events_are_single_lines_of_utf8_json() -> None:
     assert json.loads(error_response(None, ErrorCode.BAD_REQUEST, "x"))["error"]["retryable"] is False
     evt = json.loads(event_message(3, "e1", "scan", {"scan_id": "s1"}))
     assert (evt["type"], evt["seq"], evt["epoch"], evt["event"]) == ("evt", 3, "e1", "scan")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        rb'{"v":1,"type":"req","id":"\ud800","op":"status.get"}',  # the id the answer would echo
+        rb'{"v":1,"type":"req","id":"h1","op":"hello","body":{"token":"\udfff"}}',  # compared as UTF-8
+        rb'{"v":1,"type":"req","id":"r1","op":"sale.start","body":{"subject":"a\ud83d"}}',  # stored
+        rb'{"v":1,"type":"req","id":"r1","op":"x","body":{"\udc00":1}}',
+    ],
+)
+def test_a_lone_surrogate_escape_is_refused_before_anything_uses_it(line: bytes) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_request(line)
+    assert info.value.code is ErrorCode.BAD_REQUEST and info.value.id is None
+    error_response(info.value.id, info.value.code, info.value.message).decode("utf-8")  # the answer encodes
+
+
+def test_a_surrogate_pair_is_an_ordinary_character() -> None:
+    request = parse_request(rb'{"v":1,"type":"req","id":"r1","op":"x","body":{"s":"\ud83d\ude00 \\ud800"}}')
+    assert request.body == {"s": "\U0001f600 \\ud800"}
+    assert ok_response(request.id, request.body).decode("utf-8")
+
+
+def test_a_full_disk_is_its_own_retryable_code() -> None:
+    error = json.loads(error_response("r1", ErrorCode.STORAGE_FULL, "the disk is full"))["error"]
+    assert error == {"code": "STORAGE_FULL", "message": "the disk is full", "retryable": True}

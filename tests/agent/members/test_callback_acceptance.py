@@ -50,8 +50,10 @@ class Till:
                                      out_string_key=KEY, clock=lambda: self.now)  # fmt: skip
 
     async def enroll(self, job_id: str, external_card_no: str | None = None) -> str:
-        enrollment, _ = await self.members.enroll(job_id, external_card_no=external_card_no,
-                                                  print_job_id=f"enroll-{job_id}")  # fmt: skip
+        url, offline = await self.members.activation_url(job_id)
+        enrollment, _ = self.members.add_enrollment(job_id, external_card_no=external_card_no,
+                                                    print_job_id=f"enroll-{job_id}", url=url,
+                                                    offline=offline)  # fmt: skip
         return enrollment.out_string
 
     def jobs(self) -> int:
