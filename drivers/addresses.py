@@ -21,7 +21,7 @@ import re
 MASK = "***"
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)$", re.DOTALL)
-_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s\"'<>`]+")
+_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s\"'<>`]+", re.ASCII)
 # A user name is shown only when it is plainly one (RFC 3986 userinfo characters, no ':').
 _PLAIN_USER = re.compile(r"^[A-Za-z0-9._~%!$&()*+,;=-]*$")
 _SECRET_PARAM = re.compile(r"(?i)pass|pwd|secret|token|key|auth|sig|cred|session")
@@ -30,7 +30,7 @@ _SECRET_PARAM = re.compile(r"(?i)pass|pwd|secret|token|key|auth|sig|cred|session
 def display_address(address: str | int) -> str:
     """The address with any password (userinfo, secret-looking query values) replaced by ***."""
     text = str(address)
-    match = _SCHEME.match(text)
+    match = _SCHEME.fullmatch(text)
     if match is None:  # /dev/video0, a camera index, a serial path: nothing to hide
         return text
     scheme, rest = match.groups()
@@ -38,7 +38,7 @@ def display_address(address: str | int) -> str:
     if at >= 0:
         userinfo, rest = rest[:at], rest[at + 1 :]
         user, colon, _ = userinfo.partition(":")
-        shown = f"{user}:{MASK}" if colon and _PLAIN_USER.match(user) else MASK
+        shown = f"{user}:{MASK}" if colon and _PLAIN_USER.fullmatch(user) else MASK
         rest = f"{shown}@{rest}"
     return scheme + _mask_query(rest)
 

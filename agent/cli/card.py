@@ -65,7 +65,7 @@ from .common import (
     run_with_client,
 )
 
-_OCCUR_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_OCCUR_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$", re.ASCII)
 _EXTENSIONS = {"png": ".png", "jpg": ".jpg", "gif": ".gif", "bmp": ".bmp"}
 
 
@@ -467,7 +467,7 @@ def _update_request(args: argparse.Namespace) -> apis.CardUpdate:
     if args.points is None and args.balance is None and args.level is None:
         raise ValueError("give at least one of --points, --balance, --level (the new ABSOLUTE values)")
     occur_time = args.occur_time or china_timestamp(datetime.now(UTC))
-    if not _OCCUR_TIME.match(occur_time):
+    if not _OCCUR_TIME.fullmatch(occur_time):
         raise ValueError("--occur-time: use 'yyyy-MM-dd HH:mm:ss' (China time)")
     try:
         datetime.strptime(occur_time, "%Y-%m-%d %H:%M:%S")

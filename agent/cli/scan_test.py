@@ -105,7 +105,7 @@ def watch(args: argparse.Namespace) -> int:
     ]
     workers += [HidScanner(p, events.put, framing=framing) for p in args.hid]
     for source in args.camera:
-        camera_source: str | int = int(source) if source.isdigit() else source
+        camera_source: str | int = int(source) if source.isascii() and source.isdigit() else source
         workers.append(CameraScanner(camera_source, events.put, decoder=make_decoder(args.decoder)))
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
     codes = 0

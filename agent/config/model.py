@@ -10,12 +10,12 @@ from typing import Literal
 
 from .schema import setting
 
-_APP_ID = re.compile(r"^\d{16}$")
+_APP_ID = re.compile(r"^\d{16}$", re.ASCII)
 _ID = re.compile(r"^[A-Za-z0-9]{1,16}$")
 
 
 def _app_id(value: str) -> str | None:
-    return None if _APP_ID.match(value) else "an Alipay app id is 16 digits (see the Alipay console)"
+    return None if _APP_ID.fullmatch(value) else "an Alipay app id is 16 digits (see the Alipay console)"
 
 
 def _gateway(value: str) -> str | None:
@@ -26,7 +26,7 @@ def _gateway(value: str) -> str | None:
 
 def _short_id(value: str) -> str | None:
     # Store and till ids end up in out_trade_no (letters, digits, underscore; 64 chars in all).
-    return None if _ID.match(value) else "1-16 letters or digits"
+    return None if _ID.fullmatch(value) else "1-16 letters or digits"
 
 
 def _positive(value: float) -> str | None:
@@ -155,7 +155,8 @@ class CodeSettings:
 @dataclass(frozen=True)
 class MemberCardSettings:
     template_id: str = setting("The card template customers enroll with (from posagent card create-template).",
-                               check=lambda v: None if v.isdigit() and len(v) <= 32 else "up to 32 digits")  # fmt: skip
+                               check=lambda v: None if v.isascii() and v.isdigit() and len(v) <= 32
+                               else "up to 32 digits")  # fmt: skip
     callback_url: str | None = setting("Where Alipay sends the customer after the form (the merchant's callback, "
                                        "forwarded to this agent or its back office).", None)  # fmt: skip
     level: str | None = setting("Level of a new card (must be one of the template's levels).", None)
@@ -197,7 +198,7 @@ def _is_host(value: str) -> bool:
         ipaddress.ip_address(value.removeprefix("[").removesuffix("]"))
         return True
     except ValueError:
-        return len(value) <= 253 and _HOST_NAME.match(value) is not None
+        return len(value) <= 253 and _HOST_NAME.fullmatch(value) is not None
 
 
 def _host_names(values: list[str]) -> str | None:

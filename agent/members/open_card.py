@@ -26,9 +26,9 @@ from agent.alipay.envelope import china_timestamp, utc_now
 _AUTH_CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TEMPLATE_ID = re.compile(r"^[0-9]{1,32}$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
-_POINT = re.compile(r"^-?(0|[1-9]\d{0,17})(\.\d{1,2})?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$", re.ASCII)
+_POINT = re.compile(r"^-?(0|[1-9]\d{0,17})(\.\d{1,2})?$", re.ASCII)
 
 # activateform.query answers -> card.open member_ext_info.
 _GENDERS = {"MALE": "MALE", "FEMALE": "FEMALE", "M": "MALE", "F": "FEMALE", "男": "MALE", "女": "FEMALE"}

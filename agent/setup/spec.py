@@ -25,10 +25,10 @@ FieldName = Literal["Balance", "Point", "Level", "OpenDate", "ValidDate"]
 RuleName = Literal["ASSIGN_FROM_REQUEST", "DATE_IN_FUTURE", "CONST"]
 OperateType = Literal["staticinfo", "openNative", "openWeb"]
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$", re.ASCII)
 _PREFIX = re.compile(r"^[A-Za-z0-9]{0,10}$")
-_RGB = re.compile(r"^rgb\(\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*\)$")
-_DURATION = re.compile(r"^\d+[md]$")
+_RGB = re.compile(r"^rgb\(\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*\)$", re.ASCII)
+_DURATION = re.compile(r"^\d+[md]$", re.ASCII)
 
 
 def _max_len(limit: int) -> Any:
@@ -36,7 +36,7 @@ def _max_len(limit: int) -> Any:
 
 
 def _date(value: str) -> str | None:
-    return None if _DATE.match(value) else "use 'yyyy-MM-dd HH:mm:ss' (China time)"
+    return None if _DATE.fullmatch(value) else "use 'yyyy-MM-dd HH:mm:ss' (China time)"
 
 
 def _http_url(value: str) -> str | None:
@@ -51,7 +51,7 @@ class CardSection:
                                                "OUT_MEMBER_CARD")  # fmt: skip
     number_prefix: str = setting(
         "biz_no_prefix: letters/digits that start every card number (at most 10).",
-        "", check=lambda v: None if _PREFIX.match(v) else "0-10 letters or digits",
+        "", check=lambda v: None if _PREFIX.fullmatch(v) else "0-10 letters or digits",
     )  # fmt: skip
     number_length: int = setting(
         "biz_no_suffix_len: digits Alipay appends to the prefix (8-32; cannot be changed later).",
@@ -66,7 +66,7 @@ class StyleSection:
     background: Path = setting("Background image FILE, 1020x643 px, at most 2 MB (uploaded for you).")
     logo: Path = setting("Logo image FILE, 500x500 px, at most 1 MB (uploaded for you).")
     bg_color: str = setting("Colour of the card detail area, 'rgb(R,G,B)'.", "rgb(55,112,179)",
-                            check=lambda v: None if _RGB.match(v) else "use 'rgb(R,G,B)'")  # fmt: skip
+                            check=lambda v: None if _RGB.fullmatch(v) else "use 'rgb(R,G,B)'")  # fmt: skip
     brand_name: str = setting("Brand name (at most 100 characters).", "", check=_max_len(100))
     slogan: str = setting("Slogan (at most 100 characters).", "", check=_max_len(100))
     feature_descriptions: list[str] = setting("Feature lines shown on the card detail page.", [])
@@ -281,7 +281,7 @@ def _cross_checks(spec: TemplateSpec) -> list[Problem]:
         key = f"field_rules[{i}]"
         if rule.rule == "DATE_IN_FUTURE" and rule.field not in ("OpenDate", "ValidDate"):
             problems.append(Problem(f"{key}.rule", "DATE_IN_FUTURE only applies to OpenDate and ValidDate"))
-        if rule.rule == "DATE_IN_FUTURE" and not _DURATION.match(rule.value):
+        if rule.rule == "DATE_IN_FUTURE" and not _DURATION.fullmatch(rule.value):
             problems.append(Problem(f"{key}.value", "use a duration like '12m' (months) or '30d' (days)"))
         if rule.rule == "CONST" and rule.field == "Level" and levels and rule.value not in levels:
             problems.append(Problem(f"{key}.value", f"level {rule.value!r} is not one of levels[].level"))

@@ -21,7 +21,7 @@ from .facts import UNIT, Runner, run_command
 
 MAX_LOG_BYTES = 5 * 1024 * 1024
 JOURNAL_TIMEOUT = 20.0
-_NAME = re.compile(r"^agent\.log(?:\.(\d+))?$")
+_NAME = re.compile(r"^agent\.log(?:\.(\d+))?$", re.ASCII)
 
 
 @dataclass
@@ -71,7 +71,7 @@ def _log_files(directory: Path) -> list[Path]:
     """The daemon's files, newest first: agent.log, agent.log.1, agent.log.2, ..."""
     found: list[tuple[int, Path]] = []
     for entry in directory.iterdir():
-        match = _NAME.match(entry.name)
+        match = _NAME.fullmatch(entry.name)
         if match:
             found.append((int(match.group(1) or 0), entry))
     return [path for _, path in sorted(found)]

@@ -23,7 +23,7 @@ SECRET_KEY_WORDS = ("token", "secret", "passw", "private", "key", "credential", 
 MIN_SECRET_LENGTH = 8  # shorter "secrets" (an empty or test file) would blank ordinary words
 MIN_FRAGMENT_LENGTH = 24  # a Base64 run this long that is part of a secret is removed too
 
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s\"'<>]+@")
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s\"'<>]+@", re.ASCII)
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{%d,}" % MIN_FRAGMENT_LENGTH)  # noqa: UP031 (regex braces)
 _PEM_LINE = re.compile(r"^-----(BEGIN|END) [A-Z0-9 ]+-----$")
 
@@ -77,7 +77,7 @@ def secret_forms(text: str) -> list[str]:
     """The strings under which a secret file's content may show up: whole, per line, PEM body joined."""
     stripped = text.strip()
     lines = [line.strip() for line in stripped.splitlines() if line.strip()]
-    body = [line for line in lines if not _PEM_LINE.match(line) and ":" not in line]  # skip PEM headers
+    body = [line for line in lines if not _PEM_LINE.fullmatch(line) and ":" not in line]  # skip PEM headers
     forms = [stripped, *lines, "".join(body)]
     return [form for form in forms if len(form) >= MIN_SECRET_LENGTH]
 

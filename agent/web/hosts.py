@@ -32,7 +32,7 @@ def split_host(value: str) -> tuple[str, str] | None:
     else:
         host, colon, port = value.partition(":")
         rest = colon + port
-    if not host or (rest and not (rest[0] == ":" and rest[1:].isdigit() and len(rest) <= 6)):
+    if not host or (rest and not (rest[0] == ":" and rest[1:].isascii() and rest[1:].isdigit() and len(rest) <= 6)):
         return None
     return host, rest[1:]
 

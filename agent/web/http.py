@@ -334,7 +334,7 @@ class HttpServer:
                           f"this agent's {self.name} answers only to {self.hosts.describe()} (see docs/operations.md, "
                           "[status_page] allowed_hosts)")  # fmt: skip
         length = dict(head.headers).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limits.max_body_bytes:
+        if length is not None and length.isascii() and length.isdigit() and int(length) > limits.max_body_bytes:
             raise _Answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
 
     def _request(self, head: h11.Request, body: bytes, peer: str) -> Request:

@@ -242,6 +242,6 @@ def status_server(site: StatusSite, host: str, port: int) -> HttpServer:
 def _notice(query: dict[str, str]) -> str:
     template = NOTICES.get(query.get("done", ""))
     job = query.get("job", "")
-    if template is None or not job.replace("-", "").isalnum() or len(job) > 64:
+    if template is None or not (job.isascii() and job.replace("-", "").isalnum()) or len(job) > 64:
         return ""
     return template.format(job=job)

@@ -19,7 +19,7 @@ from drivers.addresses import display_address
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 FLOW_CONTROLS = ("none", "xonxoff", "rtscts", "dsrdtr")
 _USB_ID = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
-_USB_PORT_PATH = re.compile(r"^(\d+)-(\d+(?:\.\d+)*)$")
+_USB_PORT_PATH = re.compile(r"^(\d+)-(\d+(?:\.\d+)*)$", re.ASCII)
 
 
 class PrinterUriError(ValueError):
@@ -110,11 +110,11 @@ def _tcp(uri: str, parts: SplitResult) -> TcpAddress:
 
 def _usb(uri: str, netloc: str, path: str, query: dict[str, str]) -> UsbAddress:
     if netloc == "bus":
-        match = _USB_PORT_PATH.match(path.strip("/"))
+        match = _USB_PORT_PATH.fullmatch(path.strip("/"))
         if not match:
             raise PrinterUriError(f"{uri!r}: bad USB port path, e.g. usb://bus/1-1.4")
         return UsbAddress(bus=int(match.group(1)), port_path=tuple(int(p) for p in match.group(2).split(".")))
-    match = _USB_ID.match(netloc)
+    match = _USB_ID.fullmatch(netloc)
     if not match or path not in ("", "/"):
         raise PrinterUriError(f"{uri!r}: bad USB id, e.g. usb://04b8:0e15 (vendor:product in hex)")
     return UsbAddress(int(match.group(1), 16), int(match.group(2), 16), serial_number=query.get("serial") or None)
@@ -124,7 +124,7 @@ def _serial(uri: str, path: str, query: dict[str, str]) -> SerialAddress:
     if not path.startswith("/"):
         raise PrinterUriError(f"{uri!r}: give the port's absolute path, e.g. serial:///dev/ttyUSB0?baud=19200")
     baud_text = query.get("baud", "9600")
-    if not baud_text.isdigit() or int(baud_text) not in BAUD_RATES:
+    if not (baud_text.isascii() and baud_text.isdigit()) or int(baud_text) not in BAUD_RATES:
         raise PrinterUriError(f"{uri!r}: baud must be one of {', '.join(map(str, BAUD_RATES))}")
     flow = query.get("flow", "none").lower()
     if flow not in FLOW_CONTROLS:

@@ -31,7 +31,7 @@ SHORT_NAMES: dict[str, str] = {
     "member_grade": "OPEN_FORM_FIELD_MEMBER_GRADE",
     "cert_type": "OPEN_FORM_FIELD_CERT_TYPE",
 }
-MOBILE = re.compile(r"1\d{10}")
+MOBILE = re.compile(r"1\d{10}", re.ASCII)
 SCOPE = "auth_base,auth_user,auth_ecard"
 STATE = base64.b64encode(b"mcard").decode()  # the value seen in the real callback example
 

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-PAYMENT_CODE = re.compile(r"(2[5-9]|30)\d{14,22}")
+PAYMENT_CODE = re.compile(r"(2[5-9]|30)\d{14,22}", re.ASCII)
 
 
 class Behaviour(Enum):

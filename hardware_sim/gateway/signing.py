@@ -43,7 +43,7 @@ def sign_bytes(content: bytes, private_key: rsa.RSAPrivateKey, sign_type: str = 
 
 # Secrets a client sent must not be echoed back in clear, even in the signature-error sub_msg.
 _SECRET_PARAMS = ("auth_token", "app_auth_token")
-_SECRET_JSON_FIELDS = re.compile(r'("(?:auth_code|cell|mobile)"\s*:\s*")([^"]*)(")')
+_SECRET_JSON_FIELDS = re.compile(r'("(?:auth_code|cell|mobile)"\s*:\s*")([^"]*)(")', re.ASCII)
 
 
 def mask(value: str) -> str:

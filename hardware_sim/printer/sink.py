@@ -17,7 +17,7 @@ from typing import Any
 
 from hardware_sim.printer.job import RenderedJob
 
-_SEQUENCE = re.compile(r"^(\d{4,})-")
+_SEQUENCE = re.compile(r"^(\d{4,})-", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ def normalise_amount(amount: str) -> str:
 
 
 def check_out_trade_no(out_trade_no: str) -> str:
-    if not _OUT_TRADE_NO.match(out_trade_no):
+    if not _OUT_TRADE_NO.fullmatch(out_trade_no):
         raise ValueError("out_trade_no must be 1-64 letters, digits or underscores")
     return out_trade_no
 

@@ -130,7 +130,8 @@ def grab_frame(source: str | int) -> tuple[bool, str]:
 
 
 def check_camera_settings(settings: CameraSettings, timeout: float = CAMERA_FRAME_SECONDS) -> Finding:
-    source: str | int = int(settings.source) if settings.source.isdigit() else settings.source
+    text = settings.source
+    source: str | int = int(text) if text.isascii() and text.isdigit() else text
     result: dict[str, Any] = {}
 
     def run() -> None:

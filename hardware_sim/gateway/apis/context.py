@@ -119,5 +119,5 @@ def one_of(value: str, allowed: frozenset[str], name: str) -> str:
     return value
 
 
-AMOUNT = re.compile(r"(0|[1-9]\d{0,9})(\.\d{1,2})?")
-POINT = re.compile(r"-?(0|[1-9]\d{0,17})(\.\d{1,2})?")
+AMOUNT = re.compile(r"(0|[1-9]\d{0,9})(\.\d{1,2})?", re.ASCII)
+POINT = re.compile(r"-?(0|[1-9]\d{0,17})(\.\d{1,2})?", re.ASCII)

@@ -69,7 +69,7 @@ def _suffix_len(biz: JsonObject) -> int:
     if raw is None or raw == "":
         raise invalid_parameter("biz_no_suffix_len不能为空")
     text = str(raw) if isinstance(raw, (str, int)) and not isinstance(raw, bool) else ""
-    if not text.isdigit() or not 8 <= int(text) <= 32:
+    if not (text.isascii() and text.isdigit()) or not 8 <= int(text) <= 32:
         raise invalid_parameter("biz_no_suffix_len取值范围为8到32")
     return int(text)
 

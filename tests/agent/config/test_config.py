@@ -92,3 +92,20 @@ def test_the_configuration_reference_is_up_to_date() -> None:
 
     reference = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
     assert reference.read_text() == render(), "run: python -m agent.config.reference > docs/configuration.md"
+
+
+@pytest.mark.parametrize(
+    ("key", "line", "value"),
+    [
+        ("alipay.app_id", 'app_id = "2021000000000001"', "２０２１０００００００００００１"),  # full-width digits
+        ("alipay.app_id", 'app_id = "2021000000000001"', "2021000000000001\\n"),
+        ("alipay.app_id", 'app_id = "2021000000000001"', "٢٠٢١٠٠٠٠٠٠٠٠٠٠٠١"),  # Arabic-Indic digits
+        ("store.id", 'id = "SH01"', "SH01\\n"),
+    ],
+)
+def test_ids_take_ascii_only_and_no_trailing_newline(tmp_path: Path, key: str, line: str, value: str) -> None:
+    name = line.split(" = ")[0]
+    text = GOOD.replace(line, f'{name} = "{value}"')
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="agent.toml", base_dir=tmp_path)
+    assert key in {p.key for p in info.value.problems}

@@ -199,17 +199,3 @@ async def test_a_job_id_that_cannot_be_printed_in_out_string_is_a_bad_request(ti
     with pytest.raises(MemberError) as refused:
         await till.enroll("E1\n")
     assert refused.value.code == "BAD_REQUEST"
-
-
-async def test_a_reprint_carries_the_new_out_string_even_for_an_old_enrollment(till: Till) -> None:
-    till.store.add_enrollment(_old_enrollment())  # made by the previous release, its slip not yet used
-    out_string = await till.enroll("E7")
-    assert out_string == encode(KEY, SlipRef("SH01", "T1", "E7"))
-    assert till.members.accept_callback(callback(out_string=out_string)).payload["enrollment_id"] == "E7"
-
-
-def _old_enrollment() -> Any:
-    from agent.members.service import _fingerprint
-    from agent.members.store import Enrollment
-
-    return Enrollment("E7", TEMPLATE_ID, "SH01:T1:E7", None, _fingerprint(None), "enroll-E7", None, 1.0)
