@@ -62,7 +62,29 @@ class MaskingFormatter(logging.Formatter):
 
 
 class _PrivateRotatingFileHandler(RotatingFileHandler):
-    """A RotatingFileHandler whose files (the current one and each new one after a rollover) are 0640."""
+    """A RotatingFileHandler whose files (the current one and each new one after a rollover) are 0640.
+
+    A file that cannot be written (a full disk) is said once on stderr, the journal's copy, instead of
+    a traceback for every record; the journal keeps every line meanwhile."""
+
+    _failing = False
+    _failed_now = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)
+        if self._failing and not self._failed_now:
+            self._failing = False
+            sys.stderr.write(f"posagent: the log file {self.baseFilename} is written again\n")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed_now = True
+        if not self._failing:
+            self._failing = True
+            error = sys.exc_info()[1]
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+            sys.stderr.write(f"posagent: the log file {self.baseFilename} cannot be written ({reason}); "
+                             "the journal keeps every line until it can\n")  # fmt: skip
 
     def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)

@@ -120,8 +120,16 @@ class Session:
         epoch = request.body.get("epoch")
         client = request.body.get("client")
         self.state = State.READY
-        return [Authenticated(request, client if isinstance(client, str) else "", last_seq,
+        return [Authenticated(request, _client_name(client), last_seq,
                               epoch if isinstance(epoch, str) else None)]  # fmt: skip
+
+
+def _client_name(value: object) -> str:
+    """The till's name for the log, if it is a plain short name; anything else is ignored, not refused
+    (a name must not cost a till its connection, nor put control characters in a log line)."""
+    if not isinstance(value, str) or len(value) > 64 or not value.isprintable():
+        return ""
+    return value
 
 
 def hello_ok(request: Request, *, epoch: str, seq: int, agent_version: str, replayed: int, gap: bool) -> bytes:

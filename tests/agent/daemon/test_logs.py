@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -124,3 +125,33 @@ def test_an_unwritable_log_directory_only_warns(
     out = capsys.readouterr().out
     assert "cannot write the log file" in out and "still running" in out
     assert not any(isinstance(h, RotatingFileHandler) for h in root_logger.handlers)
+
+
+def test_a_full_disk_is_said_once_not_a_traceback_per_record(
+    root_logger: logging.Logger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "logs" / "agent.log"
+    configure("INFO", log_file=log_file)
+    handler = file_handler(root_logger)
+    handler.acquire()
+    try:
+        assert handler.stream is not None
+        handler.stream.close()
+        handler.stream = open("/dev/full", "a", encoding="utf-8")  # every write: ENOSPC  # noqa: SIM115
+    finally:
+        handler.release()
+    for n in range(20):
+        logging.getLogger("agent.test").warning("record %d", n)
+    err = capsys.readouterr()
+    assert err.err.count("cannot be written (No space left on device)") == 1
+    assert "Traceback" not in err.err and "Logging error" not in err.err
+    assert "record 19" in err.out  # the journal's copy (stdout) has every line
+    handler.acquire()
+    try:
+        with contextlib.suppress(OSError):  # what it still holds cannot be flushed
+            handler.stream.close()
+        handler.stream = open(log_file, "a", encoding="utf-8")  # noqa: SIM115  # space again
+    finally:
+        handler.release()
+    logging.getLogger("agent.test").warning("after")
+    assert "is written again" in capsys.readouterr().err

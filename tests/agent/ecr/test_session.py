@@ -31,6 +31,14 @@ def test_hello_with_the_token_authenticates_then_requests_are_handed_on() -> Non
     assert isinstance(handle, Handle) and handle.request.op == "status.get"
 
 
+def test_a_client_name_with_control_characters_or_too_long_is_ignored_not_refused() -> None:
+    for name in ("till-1\x1b[31m", "till\nFAKE LOG LINE", "x" * 65, 42):
+        (auth,) = Session(TOKEN, opened_at=0.0).receive(hello(client=name))
+        assert isinstance(auth, Authenticated) and auth.client == ""
+    (auth,) = Session(TOKEN, opened_at=0.0).receive(hello(client="收银台 1"))
+    assert isinstance(auth, Authenticated) and auth.client == "收银台 1"
+
+
 def test_requests_before_hello_are_unauthorized_but_the_connection_stays() -> None:
     session = Session(TOKEN, opened_at=0.0)
     (answer,) = session.receive(req("sale.start"))
