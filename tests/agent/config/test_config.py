@@ -104,7 +104,7 @@ def test_the_configuration_reference_is_up_to_date() -> None:
     ],
 )
 def test_ids_take_ascii_only_and_no_trailing_newline(tmp_path: Path, key: str, line: str, value: str) -> None:
-    name = line.split(" = ")[0]
+    name = line.split(" = ", maxsplit=1)[0]
     text = GOOD.replace(line, f'{name} = "{value}"')
     with pytest.raises(ConfigError) as info:
         parse_config(text, source="agent.toml", base_dir=tmp_path)
