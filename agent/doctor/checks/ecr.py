@@ -6,56 +6,15 @@ refuses the token, which says the token file differs); anything else is another 
 
 from __future__ import annotations
 
-import contextlib
-import socket
-from enum import Enum
 from pathlib import Path
 
-from agent.daemon.app import SecretFileError, read_secret_file
+from agent.daemon.port_owner import Holder, port_is_free, who_holds
+from agent.daemon.preflight import SecretFileError, read_secret_file
 from agent.doctor.context import Context
 from agent.doctor.finding import Finding, fail, ok, warn
-from agent.ecr.client import EcrClient, EcrError
 
 NAME = "ecr.port"
 SOCKET_NAME = "ecr.socket"
-
-
-class Holder(Enum):
-    AGENT = "agent"  # answered hello with our token
-    AGENT_OTHER_TOKEN = "agent_refused_token"  # noqa: S105 - speaks the protocol, refused our token
-    OTHER = "other"  # anything else: silence, garbage, closed
-
-
-def port_is_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        # As asyncio's server does: a port in TIME_WAIT after the agent stopped counts as free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def who_holds(address: tuple[str, int] | Path, token: str, timeout: float) -> Holder:
-    try:
-        if isinstance(address, tuple):
-            sock = socket.create_connection(address, timeout=timeout)
-        else:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            sock.connect(str(address))
-    except OSError:
-        return Holder.OTHER
-    with contextlib.closing(EcrClient(sock)) as client:
-        try:
-            client.request("hello", {"token": token, "client": "posagent-doctor"}, timeout=timeout)
-        except EcrError as exc:
-            return Holder.AGENT_OTHER_TOKEN if exc.code == "UNAUTHORIZED" else Holder.OTHER
-        except (OSError, ValueError, TypeError):  # not JSON, not an object, closed, silent
-            return Holder.OTHER
-    return Holder.AGENT
 
 
 def judge_holder(name: str, where: str, holder: Holder) -> Finding:
