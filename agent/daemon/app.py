@@ -154,14 +154,13 @@ class Agent:
         self.outbox.subscribe(self._job_changed)
         self.connectivity.subscribe(self._network_changed)
 
-        # Listeners before devices: a taken port refuses the start before any device is opened.
+        await self.devices.start()  # before the ECR listens: a till that connects finds its devices' state
         self.callback: CallbackServer | None = None
         if config.callback is not None and self.members is not None:
             self.callback = CallbackServer(config.callback.host, config.callback.port, config.callback.path,
                                            self.members.accept_callback)  # fmt: skip
             await self._start_callback(token)
-        await self._start_ecr(token)
-        await self.devices.start()
+        await self._start_ecr(token)  # a taken port (the preflight looked, but time passed): one-line refusal
         self.web = await self._start_status_page(token)
         self.connectivity.start()
         self._dispatching = asyncio.create_task(self.dispatcher.run(), name="outbox dispatcher")

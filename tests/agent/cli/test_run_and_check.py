@@ -258,10 +258,9 @@ def test_state_dir_on_a_read_only_file_system(site: Site, capsys: pytest.Capture
 def test_a_full_disk_is_named_with_its_mount(site: Site, capsys: pytest.CaptureFixture[str],
                                              mounted_tmpfs: Callable[[str], Path]) -> None:  # fmt: skip
     disk = mounted_tmpfs("size=2m")
-    with (disk / "filler").open("wb") as filler, pytest.raises(OSError):
+    with (disk / "filler").open("wb", buffering=0) as filler, pytest.raises(OSError):
         while True:
             filler.write(b"\0" * 65536)
-            filler.flush()
     site.edit('state_dir = "state"', f'state_dir = "{disk / "state"}"')
     assert_same_refusal(site, capsys, "paths.state_dir", f"disk full: free space on {disk}")
 

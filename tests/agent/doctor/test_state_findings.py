@@ -78,10 +78,9 @@ def test_full_disk_says_disk_full_and_where(setup: Setup, mounted_tmpfs: Callabl
     disk = mounted_tmpfs("size=4m")
     with Outbox.open(disk / "agent.db") as outbox:
         outbox.enqueue("k", {"n": 1}, idempotency_key="k-1")
-    with (disk / "filler").open("wb") as filler, pytest.raises(OSError):
+    with (disk / "filler").open("wb", buffering=0) as filler, pytest.raises(OSError):
         while True:
             filler.write(b"\0" * 65536)
-            filler.flush()
     use_state_dir(setup, disk)
     found = setup.findings("database")
     assert found["disk"].status == "FAIL"
