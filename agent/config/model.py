@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from drivers.printer.uri import parse_printer_uri
+
 from .schema import Range, setting
 
 _APP_ID = re.compile(r"^\d{16}$")
@@ -120,9 +122,15 @@ class PaymentSettings:
 
 
 def _printer_uri(value: str) -> str | None:
-    if value.startswith(("tcp://", "usb://", "serial://", "file://")):
-        return None
-    return "a printer address: tcp://HOST:9100, usb://VID:PID, serial:///dev/ttyUSB0?baud=19200 or file:///dev/usb/lp0"
+    # The driver's own parser: an address the agent could not open at start is refused here, with its example.
+    if not value.startswith(("tcp://", "usb://", "serial://", "file://")):
+        return ("a printer address: tcp://HOST:9100, usb://VID:PID, serial:///dev/ttyUSB0?baud=19200 or "
+                "file:///dev/usb/lp0")  # fmt: skip
+    try:
+        parse_printer_uri(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ class Agent:
             self.member_store = MemberStore(self.database_path)
         except CorruptDatabase:
             raise  # moved aside and kept: its own message says where
-        except (OutboxError, sqlite3.Error, OSError) as exc:
+        except (OutboxError, sqlite3.Error, OSError, RuntimeError) as exc:  # RuntimeError: a newer schema
             if is_disk_full(exc):
                 raise DatabaseUnusable(f"{disk_full_text(self.database_path)}: {self.database_path} cannot be "
                                        "written") from None  # fmt: skip

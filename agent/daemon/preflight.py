@@ -10,6 +10,7 @@ root judges for the service user (the unit's User=) when it exists, from the fil
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import grp
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 from agent.config import AgentConfig, ConfigError, Problem, load_credentials
 from agent.storage import database_path
 from offline_queue import KeyFileError, load_key_file
+from offline_queue.schema import SCHEMA_VERSION, current_version
 
 from .port_owner import Holder, port_is_free, socket_answers, who_holds, who_holds_callback
 
@@ -249,6 +251,32 @@ def state_dir_problems(state_dir: Path, who: Identity) -> list[Problem]:
     return []
 
 
+def database_problems(state_dir: Path) -> list[Problem]:
+    """`check` only: what the agent's start would find in its database (`run` finds it in Outbox.open,
+    which moves a corrupt file aside and says so, exit 3)."""
+    path = database_path(state_dir)
+    if not path.is_file():
+        return []
+    key = "paths.state_dir"
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=10.0)) as db:  # as the doctor opens it: no writes
+            rows = [str(r[0]) for r in db.execute("PRAGMA integrity_check").fetchall()]
+            version = current_version(db)
+    except sqlite3.DatabaseError as exc:
+        if is_disk_full(exc):
+            return [Problem(key, disk_full_text(path) + f": {path} cannot be opened", DISK_FIX)]
+        rows, version = [str(exc)], 0  # "file is not a database"
+    if rows != ["ok"]:
+        return [Problem(key, f"{path} is corrupt ({'; '.join(rows[:3])}): the agent's next start moves it aside "
+                             "and begins a new database (it exits 3 once)",
+                        f"then queue its jobs again: posagent queue recover {path}.corrupt-TIME")]  # fmt: skip
+    if version > SCHEMA_VERSION:
+        return [Problem(key, f"{path}: outbox schema version {version} is newer than this agent understands "
+                             f"({SCHEMA_VERSION})", "run the release that wrote it, or restore the copy kept before "
+                             "the upgrade (docs/operations.md, Upgrade and rollback)")]  # fmt: skip
+    return []
+
+
 def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return True
@@ -349,9 +377,12 @@ def listen_problem(key: str, where: str, exc: OSError, holder: Holder, port: int
 def preflight(config: AgentConfig, *, who: Identity, mode: Mode, timeout: float = PROBE_TIMEOUT) -> list[Problem]:
     """Every refusal `posagent run` would make at start, for this config, in setting order."""
     problems, token = secret_problems(config)
-    problems += state_dir_problems(config.paths.state_dir, who)
+    state = state_dir_problems(config.paths.state_dir, who)
+    problems += state
     if (full := disk_problem(config.paths.state_dir)) is not None:
         problems.append(full)
+    if mode is Mode.CHECK and not state and full is None:
+        problems += database_problems(config.paths.state_dir)
     if config.ecr.unix_socket is not None:
         problems += socket_path_problems(config.ecr.unix_socket, who, mode)
         if config.ecr.unix_group and (group := group_problem(config.ecr.unix_group, who)) is not None:

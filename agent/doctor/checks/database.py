@@ -146,6 +146,11 @@ def check_database(ctx: Context) -> list[Finding]:
     except OutboxError as exc:
         findings.append(judge_open_error(path, exc, state))
         return findings
+    except RuntimeError as exc:  # the outbox schema is newer than this agent (a rollback)
+        findings.append(fail("database", f"{path}: {exc}", "run the release that wrote it, or restore the copy kept "
+                                                          "before the upgrade (docs/operations.md, Upgrade and "
+                                                          "rollback)"))  # fmt: skip
+        return findings
     try:
         stats = outbox.stats()
     finally:

@@ -10,6 +10,7 @@ import grp
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -201,6 +202,11 @@ def timeout_not_a_number(site: Site) -> tuple[str, str]:
     return "alipay.read_timeout", "finite"
 
 
+def printer_address_without_host(site: Site) -> tuple[str, str]:
+    site.add('[printer]\nuri = "tcp://"')
+    return "printer.uri", "missing host"
+
+
 def state_dir_is_a_file(site: Site) -> tuple[str, str]:
     (site.root / "state").write_text("oops")
     return "paths.state_dir", "is a file, not a directory"
@@ -220,7 +226,8 @@ CASES: list[Breakage] = [
     token_missing, token_empty, token_world_readable, token_not_text, token_is_a_directory,
     private_key_world_readable, private_key_is_a_directory, alipay_public_key_garbage, auth_token_world_readable,
     outbox_key_missing, outbox_key_short, outbox_key_world_readable, concurrency_zero, max_pending_negative,
-    timeout_not_a_number, state_dir_is_a_file, unknown_unix_group, unix_socket_is_a_file,
+    timeout_not_a_number, printer_address_without_host, state_dir_is_a_file, unknown_unix_group,
+    unix_socket_is_a_file,
 ]  # fmt: skip
 
 
@@ -230,6 +237,34 @@ def test_check_refuses_what_run_refuses_in_the_same_words(
 ) -> None:
     key, words = breakage(site)
     assert_same_refusal(site, capsys, key, words)
+
+
+def test_a_corrupt_database_is_named_by_check_and_moved_aside_by_run(site: Site,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    state = site.root / "state"
+    state.mkdir()
+    (state / "agent.db").write_bytes(b"this is not a database" * 100)
+    assert main(["config", "check", "--config", str(site.config)]) == 2
+    err = capsys.readouterr().err
+    assert f"paths.state_dir: {state / 'agent.db'} is corrupt" in err and "posagent queue recover" in err
+    assert [p.name for p in state.iterdir()] == ["agent.db"]  # check moves nothing
+    code, _errors, stderr = run_lines(site)
+    assert code == 3 and "Traceback" not in stderr and "moved aside to" in stderr
+
+
+def test_a_database_newer_than_this_agent_is_refused_in_one_line(site: Site,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    state = site.root / "state"
+    state.mkdir()
+    with sqlite3.connect(state / "agent.db") as db:
+        db.execute("CREATE TABLE outbox_meta (key TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT INTO outbox_meta VALUES ('schema_version', '99')")
+    db.close()
+    assert main(["config", "check", "--config", str(site.config)]) == 2
+    assert "outbox schema version 99 is newer than this agent understands" in capsys.readouterr().err
+    code, _errors, stderr = run_lines(site)
+    assert code == 3 and "Traceback" not in stderr
+    assert "outbox schema version 99 is newer than this agent understands" in stderr
 
 
 def test_a_working_set_up_passes_the_check(site: Site, capsys: pytest.CaptureFixture[str]) -> None:

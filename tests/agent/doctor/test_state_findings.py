@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -115,6 +116,15 @@ def test_a_database_moved_aside_is_reported_with_its_jobs_and_recovered(
     assert not any(name.startswith("database.moved") for name in setup.findings("database"))
     with Outbox.open(setup.database, key_file=key) as live:
         assert {job.idempotency_key for job in live.list(state="pending")} == {"upd-1", "open-1", "cancel-1"}
+
+
+def test_a_database_newer_than_this_agent_says_roll_forward_or_restore(setup: Setup) -> None:
+    with sqlite3.connect(setup.database) as db:
+        db.execute("UPDATE outbox_meta SET value = '99' WHERE key = 'schema_version'")
+    db.close()
+    finding = setup.findings("database")["database"]
+    assert finding.status == "FAIL" and "schema version 99 is newer" in finding.message
+    assert finding.fix is not None and "restore the copy kept before the upgrade" in finding.fix
 
 
 def test_unknown_socket_group_and_a_service_user_outside_it(setup: Setup) -> None:
