@@ -191,3 +191,10 @@ def test_scanner_held_by_another_program_fails(setup: Setup) -> None:
     finding = found[f"scanner:{setup.scanner.path}"]
     assert finding.status == "FAIL" and "no running agent answers" in finding.message
     assert finding.fix is not None and f"fuser -v {setup.scanner.path}" in finding.fix
+
+
+def test_a_negative_cap_is_a_config_error_not_a_gateway_problem(setup: Setup) -> None:
+    setup.edit_config('key_file = "keys/outbox.key"', 'key_file = "keys/outbox.key"\nmax_pending = -1')
+    found = setup.findings("database")
+    assert found["config"].status == "FAIL" and "outbox.max_pending: must be from 1 to" in found["config"].message
+    assert "outbox" not in found  # no "restore the gateway" for a setting that cannot work
