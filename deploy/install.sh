@@ -2,8 +2,10 @@
 # Install POS Agent on a store PC (run as root from an unpacked release or a clone):
 #
 #   sudo deploy/install.sh                 install or upgrade, enable and start posagent.service
-#   sudo deploy/install.sh --root DIR      install into DIR (a test or image root): no user switch,
-#                                          no systemctl, service files owned by --user when it exists
+#   sudo deploy/install.sh --root DIR      stage into DIR (an image root): the account goes into DIR's
+#                                          own /etc/passwd (systemd-sysusers --root), never the host's;
+#                                          the virtualenv runs from /opt/posagent once DIR is the image's /;
+#                                          no systemctl, no udev reload
 #
 # Options:
 #   --root DIR        install below DIR instead of /
@@ -13,9 +15,10 @@
 #   --no-start        install and enable, but do not start the service
 #
 # What it does: creates the service account (system user, no shell, member of dialout lp input
-# video), a virtualenv in /opt/posagent/venv with the agent, /etc/posagent with the config (kept if
-# present), the ECR token and the at-rest key (generated once, mode 0600, owned by the account),
-# /var/lib/posagent (0750), udev rules for printers and scanners, and the systemd unit.
+# video; also declared in /usr/lib/sysusers.d/posagent.conf), a virtualenv in /opt/posagent/venv
+# with the agent, /etc/posagent with the config (kept if present), the ECR token and the at-rest
+# key (generated once, mode 0600, owned by the account), /var/lib/posagent (0750), udev rules for
+# printers and scanners, and the systemd unit.
 set -euo pipefail
 
 src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,7 +35,7 @@ while [ $# -gt 0 ]; do
         --python) python="${2:?--python needs a path}"; shift 2 ;;
         --skip-venv) skip_venv=1; shift ;;
         --no-start) start=0; shift ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -42,24 +45,42 @@ die() { printf '[install] error: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = "0" ] || die "run as root (sudo $0)"
 root="${root%/}"
+[ -z "$root" ] || root="$(realpath -m "$root")"  # absolute: the venv's scripts name it, relocate_venv.py finds it
 etc="$root/etc/posagent"
 opt="$root/opt/posagent"
 state="$root/var/lib/posagent"
 unit_dir="$root/etc/systemd/system"
 udev_dir="$root/etc/udev/rules.d"
 
-# 1. The service account: a system user with no login, in the device groups it needs.
-if ! id "$user" >/dev/null 2>&1; then
-    say "creating system user $user"
-    useradd --system --user-group --home-dir /var/lib/posagent --no-create-home --shell /usr/sbin/nologin \
-        --comment "POS Agent" "$user"
+# 1. The service account: a system user with no login, in the device groups it needs. Declared for
+# systemd-sysusers too (the standard way): it makes the account at boot if an image lacks it.
+sysusers_dir="$root/usr/lib/sysusers.d"
+install -d -m 0755 "$sysusers_dir"
+printf '%s\n' "# POS Agent's service account (deploy/install.sh); systemd-sysusers creates what is missing." \
+    "u $user - \"POS Agent\" /var/lib/posagent /usr/sbin/nologin" \
+    "m $user dialout" "m $user lp" "m $user input" "m $user video" >"$sysusers_dir/posagent.conf"
+chmod 0644 "$sysusers_dir/posagent.conf"
+if [ -n "$root" ]; then
+    # Staging an image: the account goes into DIR's own /etc/passwd and /etc/group, never the host's.
+    command -v systemd-sysusers >/dev/null 2>&1 || die "--root needs systemd-sysusers (apt-get install systemd)"
+    install -d -m 0755 "$root/etc"
+    systemd-sysusers --root "$root" "$sysusers_dir/posagent.conf" >/dev/null
+    uid="$(awk -F: -v u="$user" '$1 == u { print $3 }' "$root/etc/passwd")"
+    gid="$(awk -F: -v u="$user" '$1 == u { print $4 }' "$root/etc/passwd")"
+    [ -n "$uid" ] && [ -n "$gid" ] || die "systemd-sysusers did not create $user in $root/etc/passwd"
+else
+    if ! id "$user" >/dev/null 2>&1; then
+        say "creating system user $user"
+        useradd --system --user-group --home-dir /var/lib/posagent --no-create-home --shell /usr/sbin/nologin \
+            --comment "POS Agent" "$user"
+    fi
+    for group in dialout lp input video; do
+        getent group "$group" >/dev/null 2>&1 || groupadd --system "$group"
+        usermod -a -G "$group" "$user"
+    done
+    uid="$(id -u "$user")"
+    gid="$(id -g "$user")"
 fi
-for group in dialout lp input video; do
-    getent group "$group" >/dev/null 2>&1 || groupadd --system "$group"
-    usermod -a -G "$group" "$user"
-done
-uid="$(id -u "$user")"
-gid="$(id -g "$user")"
 
 # 2. The code: a virtualenv under /opt with the agent (not editable: the source may go away).
 mkdir -p "$opt"
@@ -73,6 +94,11 @@ if [ "$skip_venv" = "0" ]; then
     "$python" -m venv "$opt/venv"
     "$opt/venv/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
     "$opt/venv/bin/pip" install -q --disable-pip-version-check "$src"
+    if [ -n "$root" ]; then
+        # Built below DIR but run as /opt/posagent/venv once DIR is the image's /: the scripts' #! lines,
+        # the activate scripts and pyvenv.cfg name the path they were built at. Point them at the final one.
+        "$python" "$src/deploy/relocate_venv.py" "$opt/venv" /opt/posagent/venv
+    fi
 fi
 mkdir -p "$opt/docs"
 cp -r "$src/docs/." "$opt/docs/" 2>/dev/null || true

@@ -5,7 +5,8 @@
 #                                       keep /etc/posagent and /var/lib/posagent (config, keys, queued work)
 #   sudo deploy/uninstall.sh --purge    also delete config, keys, the database and the service account
 #
-# Options: --root DIR (as for install.sh), --user NAME (default posagent), --purge.
+# Options: --root DIR (as for install.sh: the account is removed from DIR's /etc/passwd and
+# /etc/group, never the host's), --user NAME (default posagent), --purge.
 set -euo pipefail
 
 root=""
@@ -27,7 +28,8 @@ root="${root%/}"
 if [ -z "$root" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now posagent.service 2>/dev/null || true
 fi
-rm -f "$root/etc/systemd/system/posagent.service" "$root/etc/udev/rules.d/60-posagent.rules"
+rm -f "$root/etc/systemd/system/posagent.service" "$root/etc/udev/rules.d/60-posagent.rules" \
+    "$root/usr/lib/sysusers.d/posagent.conf"
 [ -z "$root" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ] && systemctl daemon-reload
 rm -rf "$root/opt/posagent"
 if [ "$(readlink "$root/usr/local/bin/posagent" 2>/dev/null)" = /opt/posagent/venv/bin/posagent ]; then
@@ -35,7 +37,14 @@ if [ "$(readlink "$root/usr/local/bin/posagent" 2>/dev/null)" = /opt/posagent/ve
 fi
 if [ "$purge" = "1" ]; then
     rm -rf "$root/etc/posagent" "$root/var/lib/posagent"
-    if id "$user" >/dev/null 2>&1; then
+    if [ -n "$root" ]; then  # the image's account, in the image's files (--prefix: no chroot, no host file)
+        if [ -f "$root/etc/passwd" ] && grep -q "^$user:" "$root/etc/passwd"; then
+            userdel --prefix "$root" "$user" 2>/dev/null || true
+        fi
+        if [ -f "$root/etc/group" ] && grep -q "^$user:" "$root/etc/group"; then
+            groupdel --prefix "$root" "$user" 2>/dev/null || true
+        fi
+    elif id "$user" >/dev/null 2>&1; then
         userdel "$user" 2>/dev/null || true
         getent group "$user" >/dev/null 2>&1 && groupdel "$user" 2>/dev/null || true
     fi

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from agent.cli import queue_recover
 from agent.cli.common import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, add_output_options, fail
 from offline_queue import CorruptDatabase, Job, Outbox, OutboxError, State, Stats, UnknownJob
 
@@ -63,6 +64,8 @@ def register(subparsers: Any) -> None:
     drain.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="give up after this long")
     drain.add_argument("--interval", type=float, default=0.5, metavar="SECONDS", help=argparse.SUPPRESS)
     drain.set_defaults(handler=run_drain)
+
+    queue_recover.register(commands, common)
 
 
 def _add_selection(parser: argparse.ArgumentParser, *, done_older_than: bool = False) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from pathlib import Path
 
@@ -52,17 +53,30 @@ def load_credentials(settings: AlipaySettings) -> Credentials:
         private = read_private_key_file(settings.app_private_key_file)
     except KeyFormatError as exc:
         problems.append(Problem("alipay.app_private_key_file", str(exc)))
+    except OSError as exc:  # a directory, an I/O error: not a traceback
+        problems.append(Problem("alipay.app_private_key_file", f"{settings.app_private_key_file} cannot be read: "
+                                                               f"{exc.strerror}"))  # fmt: skip
     try:
         public = read_public_key_file(settings.alipay_public_key_file)
     except KeyFormatError as exc:
         problems.append(Problem("alipay.alipay_public_key_file", str(exc)))
+    except OSError as exc:
+        problems.append(Problem("alipay.alipay_public_key_file", f"{settings.alipay_public_key_file} cannot be read: "
+                                                                 f"{exc.strerror}"))  # fmt: skip
     if settings.app_auth_token_file is not None:
+        token_file = settings.app_auth_token_file
         try:
-            token = settings.app_auth_token_file.read_text(encoding="utf-8").strip() or None
+            mode = token_file.stat().st_mode
+            token = token_file.read_bytes().decode("utf-8").strip() or None
             if token is None:
                 problems.append(Problem("alipay.app_auth_token_file", "the file is empty"))
+            elif mode & stat.S_IRWXO:  # a merchant's authorisation, as secret as the private key
+                problems.append(Problem("alipay.app_auth_token_file", f"{token_file} is readable by other users; "
+                                                                      f"run: chmod 600 {token_file}"))  # fmt: skip
         except OSError as exc:
             problems.append(Problem("alipay.app_auth_token_file", f"cannot be read: {exc.strerror}"))
+        except UnicodeDecodeError:
+            problems.append(Problem("alipay.app_auth_token_file", f"{token_file} is not text (UTF-8)"))
     if problems or private is None or public is None:
         raise ConfigError("credentials", problems)
     return Credentials(settings.app_id, private, public, token)

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .schema import setting
+from drivers.printer.uri import parse_printer_uri
+
+from .schema import Range, setting
 
 _APP_ID = re.compile(r"^\d{16}$", re.ASCII)
 _ID = re.compile(r"^[A-Za-z0-9]{1,16}$")
@@ -29,8 +31,12 @@ def _short_id(value: str) -> str | None:
     return None if _ID.fullmatch(value) else "1-16 letters or digits"
 
 
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be greater than 0"
+# Ranges: generous, but each keeps the agent working (no 0 workers, no endless waits, no overflow).
+SECONDS_5_MIN = Range(0, 300, above=True)
+SECONDS_10_MIN = Range(0, 600, above=True)
+SECONDS_1_HOUR = Range(0, 3600, above=True)
+SECONDS_1_MIN = Range(0, 60, above=True)
+PORT = Range(0, 65535)  # 0: the system picks a free port (tests)
 
 
 @dataclass(frozen=True)
@@ -49,9 +55,10 @@ class AlipaySettings:
     app_auth_token_file: Path | None = setting(
         "ISV mode only: file holding the merchant's app_auth_token (mode 0600).", None, secret=True
     )
-    connect_timeout: float = setting("Seconds to wait for a connection to the gateway.", 5.0, check=_positive)
+    connect_timeout: float = setting("Seconds to wait for a connection to the gateway.", 5.0,
+                                     between=SECONDS_5_MIN)  # fmt: skip
     read_timeout: float = setting("Seconds to wait for Alipay's answer once a request is sent.", 15.0,
-                                  check=_positive)  # fmt: skip
+                                  between=SECONDS_10_MIN)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -66,13 +73,16 @@ class PathSettings:
     state_dir: Path = setting("Where the database and the agent's state live.", Path("/var/lib/posagent"))
 
 
-def _port(value: int) -> str | None:
-    return None if 0 <= value <= 65535 else "a TCP port is 0-65535 (0: pick a free one)"
-
-
 def _loopback(value: str) -> str | None:
     # The ECR protocol has no TLS: it must never listen beyond this PC.
     return None if value in ("127.0.0.1", "::1", "localhost") else "the ECR port listens on loopback only"
+
+
+_GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
+
+
+def _group_name(value: str) -> str | None:
+    return None if _GROUP_NAME.match(value) else "a group name (letters, digits, _ . -), or leave it unset"
 
 
 @dataclass(frozen=True)
@@ -80,52 +90,67 @@ class EcrSettings:
     token_file: Path = setting("File holding the ECR token (mode 0600, written at install).",
                                Path("/etc/posagent/ecr_token"), secret=True)  # fmt: skip
     tcp_host: str = setting("Loopback address for the TCP listener.", "127.0.0.1", check=_loopback)
-    tcp_port: int | None = setting("TCP port for the ECR protocol; unset to disable TCP.", 7410, check=_port)
+    tcp_port: int | None = setting("TCP port for the ECR protocol; unset to disable TCP.", 7410, between=PORT)
     unix_socket: Path | None = setting("Unix socket for the ECR protocol (mode 0660); unset to disable.",
                                        Path("/run/posagent/ecr.sock"))  # fmt: skip
-    unix_group: str | None = setting("Group owning the Unix socket (the ECR software's group).", None)
-    heartbeat_seconds: float = setting("Seconds between heartbeat events.", 15.0, check=_positive)
+    unix_group: str | None = setting(
+        "Group owning the Unix socket (the ECR software's group). The service user must be a member of it "
+        "(usermod -aG GROUP posagent): the agent refuses to start otherwise.", None, check=_group_name)
+    heartbeat_seconds: float = setting("Seconds between heartbeat events.", 15.0, between=SECONDS_1_HOUR)
 
 
 @dataclass(frozen=True)
 class OutboxSettings:
     key_file: Path = setting("AES-256 key sealing personal data in the database (mode 0600, made at install).",
                              Path("/etc/posagent/outbox.key"), secret=True)  # fmt: skip
-    max_pending: int = setting("Most jobs waiting at once; beyond it new work is refused (OUTBOX_FULL).", 100_000)
-    max_db_megabytes: int = setting("Largest database size in MiB; beyond it new work is refused.", 512)
-    concurrency: int = setting("Calls to Alipay in flight at once.", 4)
-    calls_per_second: float = setting("Most calls to Alipay started per second.", 20.0, check=_positive)
-    done_retention_days: float = setting("Days finished jobs are kept for inspection.", 7.0, check=_positive)
+    max_pending: int = setting("Most jobs waiting at once; beyond it new work is refused (OUTBOX_FULL).", 100_000,
+                               between=Range(1, 10_000_000))  # fmt: skip
+    max_db_megabytes: int = setting("Largest database size in MiB; beyond it new work is refused.", 512,
+                                    between=Range(1, 1_048_576))  # fmt: skip
+    concurrency: int = setting("Calls to Alipay in flight at once.", 4, between=Range(1, 64))
+    calls_per_second: float = setting("Most calls to Alipay started per second.", 20.0,
+                                      between=Range(0, 1000, above=True))  # fmt: skip
+    done_retention_days: float = setting("Days finished jobs are kept for inspection.", 7.0,
+                                         between=Range(0, 3650, above=True))  # fmt: skip
     dead_retention_days: float = setting(
         "Days a job that gave up (dead) is kept, with its reason, visible and retryable, before it is deleted in "
-        "the background. Dead payment reversals are kept until a technician purges them.", 7.0, check=_positive)
+        "the background. Dead payment reversals are kept until a technician purges them.", 7.0,
+        between=Range(0, 3650, above=True))  # fmt: skip
 
 
 @dataclass(frozen=True)
 class PaymentSettings:
     deadline_seconds: float = setting("Seconds to wait for the customer to confirm before cancelling.", 60.0,
-                                      check=_positive)  # fmt: skip
+                                      between=SECONDS_1_HOUR)  # fmt: skip
     query_interval_seconds: float = setting("Seconds between trade.query polls (Alipay advises 3-6).", 4.0,
-                                            check=_positive)  # fmt: skip
+                                            between=SECONDS_1_MIN)  # fmt: skip
 
 
 def _printer_uri(value: str) -> str | None:
-    if value.startswith(("tcp://", "usb://", "serial://", "file://")):
-        return None
-    return "a printer address: tcp://HOST:9100, usb://VID:PID, serial:///dev/ttyUSB0?baud=19200 or file:///dev/usb/lp0"
+    # The driver's own parser: an address the agent could not open at start is refused here, with its example.
+    if not value.startswith(("tcp://", "usb://", "serial://", "file://")):
+        return ("a printer address: tcp://HOST:9100, usb://VID:PID, serial:///dev/ttyUSB0?baud=19200 or "
+                "file:///dev/usb/lp0")  # fmt: skip
+    try:
+        parse_printer_uri(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
 class PrinterSettings:
     uri: str = setting("Where the receipt printer is.", check=_printer_uri, example="tcp://192.168.1.50:9100")
-    paper_mm: int = setting("Paper width: 58 or 80.", 80, check=lambda v: None if v in (58, 80) else "58 or 80")
+    paper_mm: int = setting("Paper width: 58 or 80.", 80, between=Range(58, 80),
+                            check=lambda v: None if v in (58, 80) else "58 or 80")  # fmt: skip
     native_qr: bool = setting("Print QR codes with the printer's own QR command (false: as an image, for clones "
                               "that print the QR data as text).", True)  # fmt: skip
     code_page: str = setting("Pinned code page (CP437, CP858, ...) or GB18030 for Chinese printers.", "CP437")
     answers_status: bool = setting("false for printers that never answer status queries.", True)
-    drawer_pin: int = setting("Cash drawer pin: 2 or 5.", 2, check=lambda v: None if v in (2, 5) else "2 or 5")
-    status_timeout: float = setting("Seconds to wait for a status reply.", 1.0, check=_positive)
-    write_timeout: float = setting("Seconds a print job may take to be written.", 10.0, check=_positive)
+    drawer_pin: int = setting("Cash drawer pin: 2 or 5.", 2, between=Range(2, 5),
+                              check=lambda v: None if v in (2, 5) else "2 or 5")  # fmt: skip
+    status_timeout: float = setting("Seconds to wait for a status reply.", 1.0, between=SECONDS_1_MIN)
+    write_timeout: float = setting("Seconds a print job may take to be written.", 10.0, between=SECONDS_10_MIN)
 
 
 @dataclass(frozen=True)
@@ -133,7 +158,7 @@ class ScannerSettings:
     path: str = setting("Stable device path (/dev/serial/by-id/... or /dev/input/by-id/...).")
     kind: Literal["serial", "hid"] = setting("serial (RS-232 or USB CDC-ACM) or hid (USB keyboard-wedge).",
                                               "serial")  # fmt: skip
-    baudrate: int = setting("Serial speed.", 9600)
+    baudrate: int = setting("Serial speed.", 9600, between=Range(50, 4_000_000))
     terminator: Literal["CR", "LF", "CRLF", "NONE"] = setting("What ends a code (serial).", "CR")
     prefix: str = setting("Text the scanner puts before each code, stripped.", "")
     suffix: str = setting("Text the scanner puts after each code, stripped.", "")
@@ -143,13 +168,21 @@ class ScannerSettings:
 class CameraSettings:
     source: str = setting("Camera device (/dev/video0) or stream URL.")
     decoder: Literal["zxing", "pyzbar"] = setting("QR decoder.", "zxing")
-    max_fps: float = setting("Frames decoded per second at most.", 10.0, check=_positive)
+    max_fps: float = setting("Frames decoded per second at most.", 10.0, between=Range(0, 120, above=True))
 
 
 @dataclass(frozen=True)
 class CodeSettings:
     card_prefixes: list[str] = setting("Membership card numbers start with one of these.", [])
-    card_length: int | None = setting("Length of a membership card number, if fixed.", None)
+    card_length: int | None = setting("Length of a membership card number, if fixed.", None, between=Range(1, 64))
+
+
+_CARD_AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+
+
+def _card_amount(value: str) -> str | None:
+    # Alipay's point and balance: numeric strings with at most 2 decimals, sent as they are.
+    return None if _CARD_AMOUNT.match(value) else "a number of at most 2 decimals, e.g. \"0\" or \"12.50\""
 
 
 @dataclass(frozen=True)
@@ -160,33 +193,35 @@ class MemberCardSettings:
     callback_url: str | None = setting("Where Alipay sends the customer after the form (the merchant's callback, "
                                        "forwarded to this agent or its back office).", None)  # fmt: skip
     level: str | None = setting("Level of a new card (must be one of the template's levels).", None)
-    initial_points: str | None = setting("Points of a new card.", "0")
-    initial_balance: str | None = setting("Balance of a new card, in yuan.", None)
-    valid_days: int = setting("A new card is valid this many days.", 3650)
+    initial_points: str | None = setting("Points of a new card (a number, up to 2 decimals).", "0",
+                                         check=_card_amount)  # fmt: skip
+    initial_balance: str | None = setting("Balance of a new card, in yuan (up to 2 decimals).", None,
+                                          check=_card_amount)  # fmt: skip
+    valid_days: int = setting("A new card is valid this many days.", 3650, between=Range(1, 36_500))
     auth_code_lifetime_seconds: float = setting(
         "How long a customer's auth_code stays usable: a card opening not reached Alipay by then is given up "
-        "(the customer scans again).", 300.0, check=_positive)
+        "(the customer scans again).", 300.0, between=Range(0, 86_400, above=True))
     activation_refresh_hours: float = setting("How often the cached activation URL is renewed.", 24.0,
-                                              check=_positive)  # fmt: skip
+                                              between=Range(0, 8760, above=True))  # fmt: skip
     lookup_timeout: float = setting("Seconds an online member look-up may take before the cache answers.", 2.0,
-                                    check=_positive)  # fmt: skip
+                                    between=SECONDS_1_MIN)  # fmt: skip
     offline_slip_valid_days: float = setting(
         "A slip printed while Alipay was unreachable carries the template's QR code, which cannot name its "
         "enrollment: each such slip lets one callback without out_string open a card within this many days.",
-        7.0, check=_positive)
+        7.0, between=Range(0, 3650, above=True))  # fmt: skip
 
 
 @dataclass(frozen=True)
 class CallbackSettings:
     host: str = setting("Address the open-card callback endpoint listens on.", "127.0.0.1")
-    port: int = setting("Port of the callback endpoint.", 7411, check=_port)
+    port: int = setting("Port of the callback endpoint.", 7411, between=PORT)
     path: str = setting("Path of the callback endpoint.", "/alipay/open-card")
     per_source_per_minute: float = setting(
         "Callbacks accepted per minute from one address (an IPv6 /64 counts as one), in bursts of as many; "
         "beyond it the phone is asked to try again later (429). Only callbacks that name a pending enrollment "
-        "count: forged ones are refused before.", 10.0, check=_positive)
+        "count: forged ones are refused before.", 10.0, between=Range(0, 100_000, above=True))
     total_per_minute: float = setting("Callbacks accepted per minute from all addresses together, in bursts of as "
-                                      "many.", 60.0, check=_positive)  # fmt: skip
+                                      "many.", 60.0, between=Range(0, 1_000_000, above=True))  # fmt: skip
 
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -212,7 +247,7 @@ def _host_names(values: list[str]) -> str | None:
 class StatusPageSettings:
     enabled: bool = setting("Serve the technicians' status page and /metrics.", True)
     host: str = setting("Address the status page listens on (loopback unless allow_remote).", "127.0.0.1")
-    port: int = setting("Port of the status page and /metrics.", 7412, check=_port)
+    port: int = setting("Port of the status page and /metrics.", 7412, between=PORT)
     allow_remote: bool = setting("Let other computers reach the status page (they always need the ECR token).",
                                  False)  # fmt: skip
     metrics_need_token: bool = setting("Ask for the token on /metrics from this PC too (always asked off-box).",

@@ -38,6 +38,8 @@ def render() -> str:
             lines.append("|---|---|---|---|")
         default = "required" if item.required else (f"`{item.default}`" if item.default is not None else "unset")
         doc = item.doc + (" (a secret: give a file, never the value)" if item.secret else "")
+        if item.range is not None:
+            doc += f" Allowed: {item.range}."
         if item.example:
             doc += f" Example: `{item.example}`."
         lines.append(f"| `{item.key.split('.', 1)[1]}` | {item.type} | {default} | {doc} |")

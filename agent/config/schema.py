@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -18,6 +19,35 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting accepts: `low` to `high`, `low` itself excluded when `above`.
+
+    Every int and float setting declares one (a test says so), so a value that would make the agent
+    misbehave (0 workers, a negative cap, an endless timeout, nan) is a config error naming its key.
+    """
+
+    low: float
+    high: float
+    above: bool = False  # True: greater than `low` (timeouts, rates); False: at least `low`
+
+    def problem(self, value: float) -> str | None:
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"expected a finite number {self}"
+        too_low = value <= self.low if self.above else value < self.low
+        return f"must be {self}, got {value!r}" if too_low or value > self.high else None
+
+    def __str__(self) -> str:
+        low, high = _number(self.low), _number(self.high)
+        return f"greater than {low} and at most {high}" if self.above else f"from {low} to {high}"
+
+
+def _number(value: float) -> str:
+    if value != int(value):
+        return f"{value:g}"
+    return f"{int(value):_}" if abs(value) >= 100_000 else str(int(value))  # 10_000_000 reads as TOML does
+
+
 def setting(
     doc: str,
     default: Any = MISSING,
@@ -25,9 +55,11 @@ def setting(
     check: Callable[[Any], str | None] | None = None,
     secret: bool = False,
     example: str | None = None,
+    between: Range | None = None,
 ) -> Any:
-    """Declare a config field: `doc` says what it is for; `check` returns a problem or None."""
-    metadata = {"doc": doc, "check": check, "secret": secret, "example": example}
+    """Declare a config field: `doc` says what it is for; `check` returns a problem or None;
+    `between` is the range of a numeric setting (checked first, and shown in the reference)."""
+    metadata = {"doc": doc, "check": check, "secret": secret, "example": example, "range": between}
     if default is MISSING:
         return dataclasses.field(metadata=metadata)
     if isinstance(default, list | dict):
@@ -39,9 +71,10 @@ def setting(
 class Problem:
     key: str  # dotted, e.g. "alipay.app_id"
     message: str
+    fix: str | None = None  # what to do, when the message alone does not say (the doctor shows it apart)
 
     def __str__(self) -> str:
-        return f"{self.key}: {self.message}"
+        return f"{self.key}: {self.message}" + (f"; {self.fix}" if self.fix else "")
 
 
 class ConfigError(ValueError):
@@ -71,6 +104,8 @@ def _convert(value: Any, tp: Any, key: str, base_dir: Path, problems: list[Probl
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
         options = [a for a in get_args(tp) if a is not type(None)]
+        if len(options) == 1:  # optional: the value's own problems, naming the key inside a table
+            return _convert(value, options[0], key, base_dir, problems)
         for option in options:
             attempt: list[Problem] = []
             converted = _convert(value, option, key, base_dir, attempt)
@@ -134,6 +169,10 @@ def _build(cls: type[T], data: Mapping[str, Any], prefix: str, base_dir: Path, p
         if name in data:
             before = len(problems)
             value = _convert(data[name], hints[name], key, base_dir, problems)
+            bounds: Range | None = field.metadata.get("range")
+            in_range = bounds is None or not isinstance(value, int | float) or len(problems) > before
+            if not in_range and bounds is not None and (message := bounds.problem(value)) is not None:
+                problems.append(Problem(key, message))
             check = field.metadata.get("check")
             if len(problems) == before and check is not None and value is not None:
                 message = check(value)
@@ -176,6 +215,7 @@ class FieldDoc:
     doc: str
     secret: bool
     example: str | None
+    range: Range | None = None
 
 
 def _section(tp: Any) -> type[Any] | None:
@@ -208,5 +248,6 @@ def describe(cls: type[Any], prefix: str = "") -> list[FieldDoc]:
         else:
             default = None
         out.append(FieldDoc(key, _type_name(tp), default, required, field.metadata.get("doc", ""),
-                            bool(field.metadata.get("secret")), field.metadata.get("example")))  # fmt: skip
+                            bool(field.metadata.get("secret")), field.metadata.get("example"),
+                            field.metadata.get("range")))  # fmt: skip
     return out

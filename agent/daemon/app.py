@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import inspect
 import logging
 import os
 import resource
 import signal
-import stat
+import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import Any
 
 from agent.alipay import AlipayClient, Timeouts
 from agent.codes import CodeClass
-from agent.config import AgentConfig, load_credentials
+from agent.config import AgentConfig, Problem, load_credentials
 from agent.ecr.events import EventLog
 from agent.ecr.server import EcrServer, Router
 from agent.guard import FailureThrottle
@@ -35,16 +38,24 @@ from agent.members.store import MemberStore
 from agent.sales.machine import Sale
 from agent.sales.service import PaymentService, PaymentSettings
 from agent.sales.store import SaleStore
-from agent.storage import database_path
+from agent.storage import database_path, is_storage_full
 from agent.web import AllowedHosts, Changes, HttpServer, Sessions, StatusSite, status_server
 from drivers.printer import PrintJob
-from offline_queue import Caps, Dispatcher, JobEvent, KindPolicy, Outbox, load_key_file
+from offline_queue import Caps, CorruptDatabase, Dispatcher, JobEvent, KindPolicy, Outbox, OutboxError, load_key_file
 
 from .callback import CallbackServer
 from .connectivity import ConnectivityMonitor
 from .devices import Devices, Scan
 from .metrics import AgentMetrics
 from .ops import Operations, print_job_view, sale_view
+from .port_owner import Holder, who_holds
+from .preflight import (
+    PROBE_TIMEOUT,
+    StartRefused,
+    disk_full_text,
+    listen_problem,
+    read_secret_file,
+)
 from .recent_log import RecentLog
 from .status_page import AgentStatus
 from .systemd import Notifier
@@ -61,29 +72,18 @@ def agent_version() -> str:
         return "dev"
 
 
-class SecretFileError(ValueError):
-    pass
+class DatabaseUnusable(OutboxError):
+    """The state files cannot be opened or written (disk full, permissions): exit code 3, one line."""
 
 
-def read_secret_file(path: Path, setting: str) -> str:
-    """A token file: must exist, be non-empty and not be readable by other users."""
-    try:
-        mode = path.stat().st_mode
-        value = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise SecretFileError(f"{setting}: {path} not found (deploy/install.sh creates it)") from None
-    except OSError as exc:
-        raise SecretFileError(f"{setting}: {path} cannot be read: {exc.strerror}") from None
-    if mode & stat.S_IRWXO:
-        raise SecretFileError(f"{setting}: {path} is readable by other users; run: chmod 600 {path}")
-    if not value:
-        raise SecretFileError(f"{setting}: {path} is empty")
-    return value
+def auth_code_lifetime_of(config: AgentConfig) -> float:
+    return config.members.auth_code_lifetime_seconds if config.members else 300.0
 
 
-def outbox_policies(auth_code_lifetime: float) -> dict[str, KindPolicy]:
-    """The job kinds the daemon sends. Payment reversals are essential: never refused at a cap, and
-    sent before any other kind (the others take turns)."""
+def outbox_policies(auth_code_lifetime: float = 300.0) -> dict[str, KindPolicy]:
+    """Each job kind's retry, age and ordering policy (the daemon's, and `posagent queue recover`'s).
+    Payment reversals are essential: never refused at a cap, and sent before any other kind (the
+    others take turns)."""
     return {loyalty.KIND: loyalty.POLICY, card_open.KIND: card_open.POLICY,
             reversals.KIND: replace(reversals.POLICY, essential=True),
             card_authorize.KIND: card_authorize.policy(auth_code_lifetime)}  # fmt: skip
@@ -118,6 +118,7 @@ class Agent:
         self._ecr_count = 0
         self.web: HttpServer | None = None
         self.token_guesses = FailureThrottle()  # wrong ECR tokens, counted together at the socket and the page
+        self._ecr_serving = False
 
     @property
     def database_path(self) -> Path:
@@ -128,17 +129,10 @@ class Agent:
         raise_open_file_limit()  # held wrong-token answers cost one file each (agent.guard)
         self._loop = asyncio.get_running_loop()
         logging.getLogger().addHandler(self.recent_log)  # start-up warnings belong on the status page too
-        config.paths.state_dir.mkdir(parents=True, exist_ok=True)
         token = read_secret_file(config.ecr.token_file, "ecr.token_file")
         credentials = load_credentials(config.alipay)
 
-        auth_code_lifetime = config.members.auth_code_lifetime_seconds if config.members else 300.0
-        self.outbox = Outbox.open(
-            self.database_path, key_file=config.outbox.key_file, policies=outbox_policies(auth_code_lifetime),
-            caps=Caps(max_pending=config.outbox.max_pending, max_db_bytes=config.outbox.max_db_megabytes * 1024 * 1024),
-        )  # fmt: skip
-        self.sales = SaleStore(self.database_path)
-        self.member_store = MemberStore(self.database_path)
+        self._open_state()
 
         timeouts = Timeouts(connect=config.alipay.connect_timeout, read=config.alipay.read_timeout)
         self.client = AlipayClient(credentials, config.alipay.gateway, timeouts=timeouts, observer=self._observe_call)
@@ -190,15 +184,15 @@ class Agent:
         self.outbox.subscribe(self._job_changed)
         self.connectivity.subscribe(self._network_changed)
 
-        await self.devices.start()
+        await self.devices.start()  # before the ECR listens: a till that connects finds its devices' state
         self.callback: CallbackServer | None = None
         if config.callback is not None and self.members is not None:
             limits = CallbackLimits(per_source_per_minute=config.callback.per_source_per_minute,
                                     total_per_minute=config.callback.total_per_minute)
             self.callback = CallbackServer(config.callback.host, config.callback.port, config.callback.path,
                                            self.members, limits=limits)  # fmt: skip
-            await self.callback.start()
-        await self.server.start()
+            await self._start_callback(token)
+        await self._start_ecr(token)  # a taken port (the preflight looked, but time passed): one-line refusal
         self.web = await self._start_status_page(token)
         self.connectivity.start()
         self._dispatching = asyncio.create_task(self.dispatcher.run(), name="outbox dispatcher")
@@ -212,6 +206,64 @@ class Agent:
         log.info("ready: ECR on %s%s; %d sale(s) resumed", f"{where[0]}:{where[1]}" if where else "(no TCP)",
                  f" and {config.ecr.unix_socket}" if config.ecr.unix_socket else "", resumed)  # fmt: skip
         self.notifier.ready(f"serving the ECR; {resumed} sale(s) resumed")
+
+    def _open_state(self) -> None:
+        config = self.config
+        try:
+            config.paths.state_dir.mkdir(parents=True, exist_ok=True)
+            self.outbox = Outbox.open(
+                self.database_path, key_file=config.outbox.key_file,
+                policies=outbox_policies(auth_code_lifetime_of(config)),
+                caps=Caps(max_pending=config.outbox.max_pending,
+                          max_db_bytes=config.outbox.max_db_megabytes * 1024 * 1024),
+            )  # fmt: skip
+            self.sales = SaleStore(self.database_path)
+            self.member_store = MemberStore(self.database_path)
+        except CorruptDatabase:
+            raise  # moved aside and kept: its own message says where
+        except (OutboxError, sqlite3.Error, OSError, RuntimeError) as exc:  # RuntimeError: a newer schema
+            if is_storage_full(exc):
+                raise DatabaseUnusable(f"{disk_full_text(self.database_path)}: {self.database_path} cannot be "
+                                       "written") from None  # fmt: skip
+            raise DatabaseUnusable(f"{self.database_path}: {exc}") from None
+
+    async def _start_callback(self, token: str) -> None:
+        assert self.callback is not None and self.config.callback is not None
+        cb = self.config.callback
+        where = f"{cb.host}:{cb.port}"
+        try:
+            await self.callback.start()
+        except OSError as exc:
+            holder = Holder.OTHER  # the callback has no token to ask with: the preflight's probe said more
+            raise StartRefused([listen_problem("callback.port", where, exc, holder, cb.port)]) from None
+
+    async def _start_ecr(self, token: str) -> None:
+        """The ECR listeners; a failure is a one-line refusal naming the setting, never a traceback."""
+        ecr = self.config.ecr
+        try:
+            await self.server.start()
+            self._ecr_serving = True
+        except OSError as exc:
+            await self.server.stop_accepting()  # not close(): it would unlink a socket another agent serves
+            unix = str(ecr.unix_socket) if ecr.unix_socket is not None else None
+            if unix is not None and exc.filename == unix:  # chmod/chown of the socket file we just made
+                with contextlib.suppress(OSError):
+                    os.unlink(unix)
+                if ecr.unix_group and exc.errno == errno.EPERM:
+                    problem = Problem("ecr.unix_group", f"cannot give {unix} to group {ecr.unix_group!r}: "
+                                      f"{exc.strerror}", "is the service user in the group? does the unit's "
+                                      "SystemCallFilter= allow @chown? (deploy/install.sh installs one that does)")
+                else:
+                    problem = Problem("ecr.unix_socket", f"cannot set up {unix}: {exc.strerror}")
+            elif exc.errno == errno.EADDRINUSE and ecr.tcp_port is not None:
+                address = (ecr.tcp_host, ecr.tcp_port)
+                holder = await asyncio.to_thread(who_holds, address, token, PROBE_TIMEOUT)
+                problem = listen_problem("ecr.tcp_port", f"{ecr.tcp_host}:{ecr.tcp_port}", exc, holder, ecr.tcp_port)
+            else:
+                where = " and ".join(w for w in (f"{ecr.tcp_host}:{ecr.tcp_port}" if ecr.tcp_port is not None
+                                                 else None, unix) if w)  # fmt: skip
+                problem = listen_problem("ecr", where, exc, Holder.OTHER, None)
+            raise StartRefused([problem]) from None
 
     async def _start_status_page(self, token: str) -> HttpServer | None:
         settings = self.config.status_page
@@ -230,6 +282,32 @@ class Agent:
             return None
         log.info("status page on http://%s:%d/", settings.host, web.address[1] if web.address else settings.port)
         return web
+
+    async def abort_start(self) -> None:
+        """Close what a start that failed half-way had opened (files, sockets, the HTTP client)."""
+        closers: list[Callable[[], Awaitable[object] | object]] = []
+        for name in ("web", "callback"):
+            if (server := getattr(self, name, None)) is not None:
+                closers.append(server.close)
+        if self._ecr_serving:  # only then is the socket file ours to remove
+            closers.append(self.server.close)
+        for name in ("devices", "connectivity"):
+            if (part := getattr(self, name, None)) is not None:
+                closers.append(part.stop)
+        for name in ("client",):
+            if (client := getattr(self, name, None)) is not None:
+                closers.append(client.aclose)
+        for name in ("outbox", "sales", "member_store"):
+            if (store := getattr(self, name, None)) is not None:
+                closers.append(store.close)
+        for close in closers:
+            try:
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # the start failed already: say why it failed, not this
+                log.debug("closing after a failed start", exc_info=True)
+        logging.getLogger().removeHandler(self.recent_log)
 
     async def stop(self) -> None:
         self.notifier.stopping()
@@ -417,7 +495,11 @@ async def serve(config: AgentConfig) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
-    await agent.start()
+    try:
+        await agent.start()
+    except BaseException:
+        await agent.abort_start()
+        raise
     try:
         await stop.wait()
     finally:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -39,11 +39,13 @@ class Daemon:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     status_port: int | None = None  # the status page, when the test asked for one
+    wrapper: list[str] = field(default_factory=list)  # runs the daemon, e.g. confined as the unit confines it
 
     def start(self, timeout: float = 20.0) -> None:
         handle = self.log.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "agent.cli.main", "run", "--config", str(self.config),
-                                         "--log-level", "DEBUG"], stdout=handle, stderr=subprocess.STDOUT)  # fmt: skip
+        self.process = subprocess.Popen([*self.wrapper, sys.executable, "-m", "agent.cli.main", "run", "--config",
+                                         str(self.config), "--log-level", "DEBUG"], stdout=handle,
+                                        stderr=subprocess.STDOUT)  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from agent.doctor.checks.app_key import check_app_key
 from agent.doctor.checks.database import check_database
 from agent.doctor.checks.devices import check_camera, check_printer, check_scanners
-from agent.doctor.checks.ecr import check_ecr
+from agent.doctor.checks.ecr import check_callback, check_ecr
 from agent.doctor.checks.files import check_keys
 from agent.doctor.checks.gateway import check_clock, check_gateway, check_signature
 from agent.doctor.checks.permissions import check_permissions
@@ -38,6 +38,7 @@ CHECKS: tuple[Check, ...] = (
     Check("clock", check_clock),
     Check("signature", check_signature),
     Check("ecr", check_ecr),
+    Check("callback", check_callback),
     Check("status_page", check_status_page),
     Check("database", check_database),
     Check("printer", check_printer),

@@ -1,7 +1,8 @@
 """Each configured device: present, openable, answering (printer status, scanner open, one camera frame).
 
-A device the running agent holds open (serial scanners are opened exclusively) reads as busy:
-that is a warning, not a failure, when the agent is running.
+A serial scanner the running agent reads is opened exclusively, so the doctor finds it busy: then
+the running agent is asked (status.get over the ECR socket, with the token) how the scanner is.
+Connected there is OK; a holder that is not the agent is a failure (the agent cannot read it).
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import serial  # pyserial
 
 from agent.config.model import CameraSettings, PrinterSettings, ScannerSettings
+from agent.daemon.preflight import SecretFileError, read_secret_file
 from agent.doctor.context import Context
 from agent.doctor.finding import Finding, fail, ok, warn
+from agent.ecr.client import EcrClient, EcrError
 from drivers.printer import Printer, PrinterError, PrinterProfile, PrinterStatus, Problem, Timeouts, make_transport
 
 CAMERA_FRAME_SECONDS = 10.0
@@ -77,19 +82,63 @@ def check_printer(ctx: Context) -> list[Finding]:
 # ---- scanners ---------------------------------------------------------------------------------
 
 
+AgentView = Callable[[], list[dict[str, Any]] | None]  # the running agent's devices, None: no agent answers
+
+
+def is_busy(exc: BaseException) -> bool:
+    return getattr(exc, "errno", None) == errno.EBUSY or "exclusive" in str(exc).lower()
+
+
 def judge_open_error(name: str, path: str, exc: BaseException) -> Finding:
     code = getattr(exc, "errno", None)
     if code == errno.ENOENT or (code is None and not os.path.exists(path)):
         return fail(name, f"{path} not found (unplugged, or another path)", PLUG_FIX)
     if code in (errno.EACCES, errno.EPERM):
         return fail(name, f"no permission to open {path}", ACCESS_FIX)
-    if code == errno.EBUSY or "exclusive" in str(exc).lower():
-        return warn(name, f"{path} is busy: another program holds it (the running agent does)",
-                    "if the agent is stopped, find the holder: fuser -v " + path)  # fmt: skip
+    if is_busy(exc):
+        return judge_busy(name, path, None)
     return fail(name, f"cannot open {path}: {type(exc).__name__}: {exc}", PLUG_FIX)
 
 
-def check_scanner_settings(settings: ScannerSettings) -> Finding:
+def judge_busy(name: str, path: str, agent_devices: list[dict[str, Any]] | None) -> Finding:
+    """A scanner someone holds: the running agent reading it (fine), or another program (the agent cannot)."""
+    if agent_devices is None:
+        return fail(name, f"{path} is busy: a program holds it and no running agent answers for it",
+                    f"find the holder: sudo fuser -v {path}; stop it (the agent must be the only reader)")  # fmt: skip
+    seen = next((d for d in agent_devices if d.get("device") == path), None)
+    if seen is None:
+        return fail(name, f"{path} is busy, and the running agent does not read it (another program holds it)",
+                    f"find the holder: sudo fuser -v {path}; stop it, then restart the agent")  # fmt: skip
+    state, detail = str(seen.get("state", "?")), str(seen.get("detail") or "")
+    if state == "connected":
+        return ok(name, f"{path} is held by the running agent, which reads it (connected)")
+    return warn(name, f"{path} is held by the running agent, which reports it {state}" + (f": {detail}" if detail
+                else ""), "see the status page; replug the scanner or restart the agent")  # fmt: skip
+
+
+def running_agent_devices(ctx: Context) -> list[dict[str, Any]] | None:
+    """The running agent's device list (status.get), asked with the configured token; None if none answers."""
+    ecr = ctx.agent_config.ecr
+    try:
+        token = read_secret_file(ecr.token_file, "ecr.token_file")
+    except SecretFileError:
+        return None
+    addresses: list[tuple[str, int] | Path] = []
+    if ecr.tcp_port:
+        addresses.append((ecr.tcp_host, ecr.tcp_port))
+    if ecr.unix_socket is not None:
+        addresses.append(ecr.unix_socket)
+    for address in addresses:
+        try:
+            with EcrClient.connect(address, token=token, client="posagent-doctor", timeout=ctx.network_timeout) as ecr_:
+                devices = ecr_.request("status.get", timeout=ctx.network_timeout).get("devices")
+        except (OSError, ValueError, EcrError):
+            continue
+        return [d for d in devices if isinstance(d, dict)] if isinstance(devices, list) else []
+    return None
+
+
+def check_scanner_settings(settings: ScannerSettings, agent: AgentView | None = None) -> Finding:
     name = f"scanner:{settings.path}"
     try:
         if settings.kind == "serial":
@@ -98,6 +147,8 @@ def check_scanner_settings(settings: ScannerSettings) -> Finding:
         else:  # evdev reads the node; opening it read-only is what matters (no grab: the ECR keeps its keyboard)
             os.close(os.open(settings.path, os.O_RDONLY | os.O_NONBLOCK))
     except (OSError, ValueError) as exc:  # pyserial's SerialException is an OSError
+        if is_busy(exc) and agent is not None:
+            return judge_busy(name, settings.path, agent())
         return judge_open_error(name, settings.path, exc)
     return ok(name, f"{settings.kind} scanner {settings.path} opens")
 
@@ -106,7 +157,7 @@ def check_scanners(ctx: Context) -> list[Finding]:
     scanners = ctx.agent_config.scanners
     if not scanners:
         return [ok("scanners", "none configured")]
-    return [check_scanner_settings(s) for s in scanners]
+    return [check_scanner_settings(s, lambda: running_agent_devices(ctx)) for s in scanners]
 
 
 # ---- camera -----------------------------------------------------------------------------------

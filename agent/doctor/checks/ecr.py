@@ -1,4 +1,5 @@
-"""The ECR listeners: the TCP port free (the agent is stopped) or held by this very agent.
+"""The ECR listeners: the TCP port free (the agent is stopped) or held by this very agent; the socket's group.
+And the open-card callback's port, judged the same way.
 
 A port that is busy is asked for a `hello` with the configured token: an agent answers (or
 refuses the token, which says the token file differs); anything else is another program.
@@ -6,56 +7,20 @@ refuses the token, which says the token file differs); anything else is another 
 
 from __future__ import annotations
 
-import contextlib
-import socket
-from enum import Enum
+import grp
+import stat
 from pathlib import Path
 
-from agent.daemon.app import SecretFileError, read_secret_file
+from agent.daemon.port_owner import Holder, port_is_free, who_holds, who_holds_callback
+from agent.daemon.preflight import SecretFileError, busy_problem, group_problem, read_secret_file
+from agent.doctor.checks.database import service_identity
 from agent.doctor.context import Context
 from agent.doctor.finding import Finding, fail, ok, warn
-from agent.ecr.client import EcrClient, EcrError
 
 NAME = "ecr.port"
 SOCKET_NAME = "ecr.socket"
-
-
-class Holder(Enum):
-    AGENT = "agent"  # answered hello with our token
-    AGENT_OTHER_TOKEN = "agent_refused_token"  # noqa: S105 - speaks the protocol, refused our token
-    OTHER = "other"  # anything else: silence, garbage, closed
-
-
-def port_is_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        # As asyncio's server does: a port in TIME_WAIT after the agent stopped counts as free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def who_holds(address: tuple[str, int] | Path, token: str, timeout: float) -> Holder:
-    try:
-        if isinstance(address, tuple):
-            sock = socket.create_connection(address, timeout=timeout)
-        else:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            sock.connect(str(address))
-    except OSError:
-        return Holder.OTHER
-    with contextlib.closing(EcrClient(sock)) as client:
-        try:
-            client.request("hello", {"token": token, "client": "posagent-doctor"}, timeout=timeout)
-        except EcrError as exc:
-            return Holder.AGENT_OTHER_TOKEN if exc.code == "UNAUTHORIZED" else Holder.OTHER
-        except (OSError, ValueError, TypeError):  # not JSON, not an object, closed, silent
-            return Holder.OTHER
-    return Holder.AGENT
+GROUP_NAME = "ecr.group"
+CALLBACK_NAME = "callback.port"
 
 
 def judge_holder(name: str, where: str, holder: Holder) -> Finding:
@@ -92,7 +57,44 @@ def check_ecr(ctx: Context) -> list[Finding]:
         findings.append(judge_holder(NAME, f"{ecr.tcp_host}:{ecr.tcp_port}", holder))
     if ecr.unix_socket is not None:
         findings.append(_check_socket(ecr.unix_socket, token, ctx))
+        if ecr.unix_group:
+            findings.append(_check_group(ecr.unix_socket, ecr.unix_group, ctx))
     return findings
+
+
+def _check_group(path: Path, group: str, ctx: Context) -> Finding:
+    who = service_identity(ctx)
+    problem = group_problem(group, who)
+    if problem is not None:  # the words `posagent run` refuses with
+        return fail(GROUP_NAME, problem.message, problem.fix)
+    gid = grp.getgrnam(group).gr_gid
+    try:
+        info = path.stat()
+    except OSError:
+        return ok(GROUP_NAME, f"the socket goes to group {group!r} ({who.name} may give it)")
+    if info.st_gid != gid or stat.S_IMODE(info.st_mode) & 0o060 != 0o060:
+        return warn(GROUP_NAME, f"{path} is not group {group!r} with mode 0660 (mode {stat.S_IMODE(info.st_mode):04o})",
+                    "restart the agent: it sets both when it starts")  # fmt: skip
+    return ok(GROUP_NAME, f"{path} belongs to group {group!r}, mode 0660")
+
+
+def check_callback(ctx: Context) -> list[Finding]:
+    """The open-card callback endpoint's port: free, served by this agent, or taken by another program."""
+    config = ctx.agent_config
+    callback = config.callback
+    if callback is None:
+        return [ok(CALLBACK_NAME, "no callback endpoint ([callback] not set)")]
+    if config.members is None:
+        return [warn(CALLBACK_NAME, "[callback] is set but [members] is not: the endpoint does not start",
+                     "configure [members] (template_id), or remove [callback]")]  # fmt: skip
+    where = f"{callback.host}:{callback.port}"
+    if port_is_free(callback.host, callback.port):
+        return [ok(CALLBACK_NAME, f"{where} is free (the agent is not running)")]
+    holder = who_holds_callback(callback.host, callback.port, callback.path, ctx.network_timeout)
+    if holder is Holder.AGENT:
+        return [ok(CALLBACK_NAME, f"{where} is served by this agent's callback endpoint")]
+    problem = busy_problem("callback.port", where, holder, callback.port)
+    return [fail(CALLBACK_NAME, problem.message + ": the agent does not start while it is", problem.fix)]
 
 
 def _check_socket(path: Path, token: str | None, ctx: Context) -> Finding:
@@ -111,4 +113,4 @@ def _check_socket(path: Path, token: str | None, ctx: Context) -> Finding:
     return judge_holder(SOCKET_NAME, str(path), holder)
 
 
-__all__ = ["Holder", "check_ecr", "judge_holder", "port_is_free", "who_holds"]
+__all__ = ["Holder", "check_callback", "check_ecr", "judge_holder", "port_is_free", "who_holds"]

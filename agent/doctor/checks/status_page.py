@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from agent.daemon.app import SecretFileError, read_secret_file
-from agent.doctor.checks.ecr import port_is_free
+from agent.daemon.port_owner import port_is_free
+from agent.daemon.preflight import SecretFileError, read_secret_file
 from agent.doctor.context import Context
 from agent.doctor.finding import Finding, fail, ok, warn
 

@@ -10,6 +10,7 @@ import pytest
 from agent.alipay.keys import generate_app_key_pair
 from agent.config import ConfigError, describe, load_config, load_credentials, parse_config
 from agent.config.model import AgentConfig
+from agent.config.schema import FieldDoc
 
 GOOD = """
 [alipay]
@@ -109,3 +110,58 @@ def test_ids_take_ascii_only_and_no_trailing_newline(tmp_path: Path, key: str, l
     with pytest.raises(ConfigError) as info:
         parse_config(text, source="agent.toml", base_dir=tmp_path)
     assert key in {p.key for p in info.value.problems}
+
+
+# ---- numbers: every numeric setting has a range, and a value outside it is an error naming its key ----
+
+NUMERIC = [f for f in describe(AgentConfig) if "integer" in f.type or "number" in f.type]
+# What an optional table needs besides the setting under test.
+REQUIRED_IN = {"printer": 'uri = "tcp://127.0.0.1:9100"', "scanners[]": 'path = "/dev/ttyACM0"',
+               "camera": 'source = "/dev/video0"', "members": 'template_id = "20240101000000000001"'}  # fmt: skip
+
+
+def with_setting(key: str, value: str) -> str:
+    section, name = key.rsplit(".", 1)
+    header = f"[[{section[:-2]}]]" if section.endswith("[]") else f"[{section}]"
+    lines = [f"{name} = {value}"]
+    if section in REQUIRED_IN and not REQUIRED_IN[section].startswith(name):
+        lines.append(REQUIRED_IN[section])
+    base = GOOD if section != "alipay" else GOOD.replace('gateway = "sandbox"', 'gateway = "sandbox"\n' + lines[0])
+    return base if section == "alipay" else base + f"\n{header}\n" + "\n".join(lines) + "\n"
+
+
+def test_every_numeric_setting_declares_its_range() -> None:
+    assert NUMERIC and all(f.range is not None for f in NUMERIC), [f.key for f in NUMERIC if f.range is None]
+
+
+@pytest.mark.parametrize("field", NUMERIC, ids=[f.key for f in NUMERIC])
+def test_a_number_out_of_range_is_an_error_naming_its_key(tmp_path: Path, field: FieldDoc) -> None:
+    assert field.range is not None
+    bad = [str(int(field.range.low) - 1), str(int(field.range.high) + 1)]
+    if "number" in field.type:
+        bad += ["nan", "inf", "-inf"]
+        if field.range.above:
+            bad.append(str(field.range.low))
+    for value in bad:
+        with pytest.raises(ConfigError) as info:
+            parse_config(with_setting(field.key, value), source="agent.toml", base_dir=tmp_path)
+        expected = field.key.replace("[]", "[0]")  # the first (only) [[scanners]] table
+        assert [p.key for p in info.value.problems] == [expected], (value, info.value.problems)
+    good = str(field.range.high if "integer" not in field.type else int(field.range.high))
+    parse_config(with_setting(field.key, good), source="agent.toml", base_dir=tmp_path)  # the bound itself is fine
+
+
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("outbox.concurrency", "0", "from 1 to 64"),
+    ("outbox.max_pending", "-1", "from 1 to 10_000_000"),
+    ("ecr.tcp_port", "70000", "from 0 to 65535"),
+    ("alipay.read_timeout", "0", "greater than 0"),
+    ("members.initial_points", '"-5"', "at most 2 decimals"),
+    ("members.initial_balance", '"1e3"', "at most 2 decimals"),
+    ("ecr.unix_group", '""', "a group name"),
+])  # fmt: skip
+def test_the_refusal_says_what_is_allowed(tmp_path: Path, key: str, value: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_setting(key, value), source="agent.toml", base_dir=tmp_path)
+    assert [p.key for p in info.value.problems] == [key]
+    assert words in info.value.problems[0].message

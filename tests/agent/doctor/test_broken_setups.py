@@ -24,7 +24,8 @@ from tests.support.daemon import TOKEN, free_port
 def test_a_healthy_store_has_no_failure(setup: Setup) -> None:
     found = setup.findings(*(name for name in CHECK_NAMES if name != "systemd"))  # the host's own unit is not ours
     for name in ("config", "key.app_private", "key.alipay_public", "key.ecr_token", "key.outbox", "app_key",
-                 "gateway", "clock", "signature", "ecr.port", "ecr.socket", "database", "outbox", "printer",
+                 "gateway", "clock", "signature", "ecr.port", "ecr.socket", "callback.port", "state_dir", "disk",
+                 "database", "outbox", "printer",
                  f"scanner:{setup.scanner.path}", "camera", f"permissions:{setup.scanner.path}"):
         assert found[name].status == "OK", found[name]
     assert all(f.status != "FAIL" for f in found.values())
