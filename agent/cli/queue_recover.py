@@ -73,7 +73,8 @@ def run_recover(args: argparse.Namespace) -> int:
     try:
         cipher = load_key_file(config.outbox.key_file)
         caps = Caps(max_pending=config.outbox.max_pending, max_db_bytes=config.outbox.max_db_megabytes * 1024 * 1024)
-        outbox = Outbox.open(live, key_file=config.outbox.key_file, policies=outbox_policies(auth_code_lifetime_of(config)), caps=caps,
+        outbox = Outbox.open(live, key_file=config.outbox.key_file,
+                             policies=outbox_policies(auth_code_lifetime_of(config)), caps=caps,
                              check_integrity=False, move_corrupt_aside=False)  # fmt: skip
     except KeyFileError as exc:
         return fail(args, EXIT_USAGE, f"outbox.key_file: {exc}")

@@ -67,8 +67,8 @@ def who_holds(address: tuple[str, int] | Path, token: str, timeout: float) -> Ho
     return Holder.AGENT
 
 
-# The agent's callback endpoint answers a GET without parameters with this page title (400).
-CALLBACK_SIGNATURE = "<title>Card not opened</title>"
+# The agent's callback endpoint answers a GET without parameters with a refusal page (400) that says this.
+CALLBACK_SIGNATURE = "Card not opened"
 
 
 def who_holds_callback(host: str, port: int, path: str, timeout: float) -> Holder:

@@ -8,7 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from agent.cli.main import main
 from agent.daemon.callback import CallbackServer
 from agent.doctor import Context, run_doctor
 from agent.members.open_card import CallbackError
+from agent.members.service import Callback
 from offline_queue import CorruptDatabase, Outbox
 from tests.agent.doctor.conftest import Setup, statuses
 from tests.support.corrupt import damage_an_index, plant_jobs
@@ -153,11 +154,16 @@ def test_callback_port_free_taken_or_served_by_the_agent(setup: Setup) -> None:
         assert f"sport = :{port}" in (found["callback.port"].fix or "")
     assert setup.findings("callback")["callback.port"].status == "OK"  # free again: the agent is stopped
 
-    def refuse(_params: dict[str, str]) -> object:
-        raise CallbackError("auth_code is required")
+    class Refusing:  # the member service's first check, as it refuses a GET without parameters
+        def parse_callback(self, params: Mapping[str, object]) -> Callback:
+            raise CallbackError("auth_code is required")
+
+        def check_callback(self, callback: Callback) -> None: ...
+
+        def queue_callback(self, callback: Callback) -> object: ...
 
     async def with_agent_endpoint() -> str:
-        server = CallbackServer("127.0.0.1", port, "/alipay/open-card", refuse)
+        server = CallbackServer("127.0.0.1", port, "/alipay/open-card", Refusing())
         await server.start()
         try:
             found = await asyncio.to_thread(setup.findings, "callback")
