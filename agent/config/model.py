@@ -82,7 +82,7 @@ _GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
 
 
 def _group_name(value: str) -> str | None:
-    return None if _GROUP_NAME.match(value) else "a group name (letters, digits, _ . -), or leave it unset"
+    return None if _GROUP_NAME.fullmatch(value) else "a group name (letters, digits, _ . -), or leave it unset"
 
 
 @dataclass(frozen=True)
@@ -177,12 +177,12 @@ class CodeSettings:
     card_length: int | None = setting("Length of a membership card number, if fixed.", None, between=Range(1, 64))
 
 
-_CARD_AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+_CARD_AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,2})?$", re.ASCII)
 
 
 def _card_amount(value: str) -> str | None:
     # Alipay's point and balance: numeric strings with at most 2 decimals, sent as they are.
-    return None if _CARD_AMOUNT.match(value) else "a number of at most 2 decimals, e.g. \"0\" or \"12.50\""
+    return None if _CARD_AMOUNT.fullmatch(value) else "a number of at most 2 decimals, e.g. \"0\" or \"12.50\""
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,6 @@ daemon keeps serving, and once space is freed the same requests succeed. The sta
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,37 +12,8 @@ from agent.ecr.client import EcrClient, EcrError
 from hardware_sim.gateway.payment_codes import Behaviour, example
 from hardware_sim.printer import PrinterSimulator
 from tests.support.daemon import Daemon, card_template, free_port, member_config, write_store_files
+from tests.support.filesystems import fill, tmpfs
 from tests.support.gateway import Store as GatewayStore
-
-
-@contextlib.contextmanager
-def small_filesystem(path: Path) -> Iterator[Path]:
-    path.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)], capture_output=True,
-                             text=True, check=False) if os.geteuid() == 0 else None  # fmt: skip
-    if mounted is None or mounted.returncode:
-        pytest.fail("this test mounts a 2 MiB tmpfs: run it as root with CAP_SYS_ADMIN, as CI does (it fails here"
-                    f" rather than skipping): {mounted.stderr.strip() if mounted else 'not root'}")  # fmt: skip
-    try:
-        yield path
-    finally:
-        if subprocess.run(["umount", str(path)], check=False).returncode:
-            subprocess.run(["umount", "-l", str(path)], check=True)
-
-
-def fill(filler: Path) -> None:
-    """Write until the filesystem has no block left."""
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        for size in (65536, 4096, 512, 1):
-            with contextlib.suppress(OSError):
-                while os.write(fd, b"\0" * size):
-                    pass
-    finally:
-        os.close(fd)
-    with pytest.raises(OSError) as full:
-        (filler.parent / "probe").write_bytes(b"\0" * 4096)
-    assert full.value.errno == errno.ENOSPC
 
 
 def refused_for_space(ecr: EcrClient, op: str, body: dict[str, object]) -> None:
@@ -67,7 +33,7 @@ def update(n: int) -> dict[str, object]:
 def test_a_full_disk_is_storage_full_and_the_agent_recovers(tmp_path: Path, simulated_gateway: GatewayStore) -> None:
     template_id = card_template(simulated_gateway)
     gateway = simulated_gateway.gateway
-    with small_filesystem(tmp_path / "state") as state, PrinterSimulator(tmp_path / "slips", paper_mm=80) as printer:
+    with tmpfs(tmp_path / "state", "size=2m") as state, PrinterSimulator(tmp_path / "slips", paper_mm=80) as printer:
         port = free_port()
         config = write_store_files(tmp_path, gateway.url, gateway.alipay_public_key_pem, port,
                                    member_config(template_id, printer.port, free_port()))  # fmt: skip

@@ -102,21 +102,6 @@ def foreign_port() -> Iterator[int]:
     server.close()
 
 
-@pytest.fixture
-def mounted_tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    """A small tmpfs (really mounted; removed after the test)."""
-    mounts: list[Path] = []
-
-    def mount(options: str) -> Path:
-        where = tmp_path / f"mnt{len(mounts)}"
-        where.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "posagent-test", str(where)], check=True)
-        mounts.append(where)
-        return where
-
-    yield mount
-    for where in reversed(mounts):
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 Breakage = Callable[[Site], tuple[str, str]]  # breaks one thing; returns (setting, words of the refusal)

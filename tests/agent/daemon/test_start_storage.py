@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,20 +12,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from agent.config import load_config
 from agent.daemon.app import Agent, DatabaseUnusable
 from tests.support.daemon import free_port, write_store_files
+from tests.support.filesystems import fill, tmpfs
 
 
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / "disk"
-    where.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "posagent-test", str(where)], check=True)
-    try:
-        with (where / "filler").open("wb", buffering=0) as filler, pytest.raises(OSError):
-            while True:
-                filler.write(b"\0" * 4096)
+    with tmpfs(tmp_path / "disk", "size=1m") as where:
+        fill(where / "filler")
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def test_a_full_disk_at_the_database_is_named_with_its_mount(tmp_path: Path, full_disk: Path) -> None:

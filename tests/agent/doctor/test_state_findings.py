@@ -8,7 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -23,23 +23,6 @@ from offline_queue import CorruptDatabase, Outbox
 from tests.agent.doctor.conftest import Setup, statuses
 from tests.support.corrupt import damage_an_index, plant_jobs
 from tests.support.daemon import Store
-
-
-@pytest.fixture
-def mounted_tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    """A small tmpfs (really mounted; removed after the test)."""
-    mounts: list[Path] = []
-
-    def mount(options: str) -> Path:
-        where = tmp_path / f"mnt{len(mounts)}"
-        where.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "posagent-test", str(where)], check=True)
-        mounts.append(where)
-        return where
-
-    yield mount
-    for where in reversed(mounts):
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def use_state_dir(setup: Setup, state_dir: Path) -> None:

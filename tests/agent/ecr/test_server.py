@@ -16,6 +16,7 @@ from agent.ecr.events import EventLog
 from agent.ecr.messages import ErrorCode, ProtocolError, Request
 from agent.ecr.server import MAX_UNAUTHENTICATED, Connection, EcrServer, Router, is_loopback
 from agent.guard import FailureThrottle
+from tests.support.waiting import wait_until
 
 TOKEN = "t0ken"
 
@@ -227,9 +228,3 @@ async def test_unix_socket_peers_are_told_apart_by_user(guarded: EcrServer, tmp_
     client.writer.close()
 
 
-async def wait_until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")

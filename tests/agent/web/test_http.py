@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import h11
@@ -24,6 +24,7 @@ from agent.web.http import (
     Request,
     Response,
 )
+from tests.support.waiting import wait_until
 
 WAIT = 5.0  # seconds: only a bound against hanging, never a timing assertion
 
@@ -574,9 +575,3 @@ async def test_beyond_the_held_pool_the_oldest_held_answer_is_sent_and_its_conne
         await server.close()
 
 
-async def wait_until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")

@@ -4,7 +4,7 @@ slow clients, DNS rebinding, floods of wrong tokens."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import pytest
@@ -13,6 +13,7 @@ from agent.guard import FailureThrottle
 from agent.web import AllowedHosts, Changes, HttpServer, Sessions, StatusSite, status_server
 from tests.agent.web.test_http import RawClient, raw_exchange
 from tests.agent.web.test_site import TOKEN, FakeSource
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -118,9 +119,3 @@ async def answered_now(clients: list[RawClient]) -> int:
     return sum(await asyncio.gather(*(has_answer(c) for c in clients)))
 
 
-async def wait_until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
