@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import time
 from http import HTTPStatus
 from types import TracebackType
@@ -41,6 +42,10 @@ def callback_limits(config: RelayConfig) -> Limits:
     return Limits(max_head_bytes=8192, max_body_bytes=1024, max_query_fields=64, head_seconds=5.0, body_seconds=5.0,
                   idle_seconds=5.0, max_connections=total,
                   max_per_client=total if behind_proxies else min(16, total))  # fmt: skip
+
+
+class ListenError(Exception):
+    """A listener could not bind (the port is taken, the address is not this machine's)."""
 
 
 class Relay:
@@ -79,10 +84,16 @@ class Relay:
     # --- life ---------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Listen and connect; ListenError (naming the setting) when a listener cannot bind."""
         self.broker.start()
-        await self.http.start()
-        if self.metrics_http is not None:
-            await self.metrics_http.start()
+        listeners = [("relay", self.http)] + ([("metrics", self.metrics_http)] if self.metrics_http else [])
+        for section, server in listeners:
+            try:
+                await server.start()
+            except OSError as exc:
+                await self.close()
+                raise ListenError(f"{section}.host/{section}.port: cannot listen on {server.host}:{server.port} "
+                                  f"({os.strerror(exc.errno) if exc.errno else exc})") from None  # fmt: skip
 
     async def close(self) -> None:
         await self.http.close()

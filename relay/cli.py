@@ -108,11 +108,12 @@ def cmd_relay_run(args: argparse.Namespace) -> int:
         return _refused(exc.source, exc)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    from .app import ListenError  # noqa: PLC0415 - see the imports
+
     try:
         return asyncio.run(_run(config, secrets))
-    except OSError as exc:  # the port is taken, the address is not ours
-        print(f"error: {source}: relay.host/relay.port or metrics: cannot listen ({exc.strerror or exc})",
-              file=sys.stderr)  # fmt: skip
+    except ListenError as exc:
+        print(f"error: {source}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # a bug: one line to the operator, the details in the log
         log.critical("the relay stopped on an unexpected error", exc_info=True)

@@ -15,6 +15,7 @@ import pytest
 
 from agent.fleet.messages import FleetMessageError, open_callback
 from agent.members import out_string
+from relay.app import Relay
 from tests.support.broker import Broker
 from tests.support.waiting import wait_until
 
@@ -23,10 +24,9 @@ from .conftest import APP_ID, TEMPLATE_ID, Chain, relay_config, running_relay
 pytestmark = pytest.mark.timeout(120)
 
 
-def sample(relay: object, name: str, labels: str = "") -> float:
-    """A metric's value in the relay's registry."""
-    registry = relay.metrics.registry  # type: ignore[attr-defined]
-    value = registry.get_sample_value(name, dict(pair.split("=") for pair in labels.split(",")) if labels else None)
+def sample(relay: Relay, name: str, labels: str = "") -> float:
+    """A metric's value in the relay's registry (`labels`: "reason=mac")."""
+    value = relay.metrics.registry.get_sample_value(name, dict([labels.split("=", 1)]) if labels else None)
     return float(value or 0.0)
 
 

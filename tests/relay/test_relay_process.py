@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -120,3 +121,16 @@ def test_config_mistakes_are_named_one_per_line_without_a_traceback(chain: Chain
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 2
     assert "broker.password_file:" in done.stderr and "chmod 600" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_taken_port_is_one_line_naming_the_setting(chain: Chain, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = chain.relay_config(tmp_path / "relay", port=port)
+        done = subprocess.run([sys.executable, "-m", "agent.cli.main", "relay", "run", "--config", str(config)],
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == f"error: {config}: relay.host/relay.port: cannot listen on 127.0.0.1:{port} " \
+                                  "(Address already in use)"  # fmt: skip
