@@ -1,4 +1,4 @@
-"""Rules every module of the agent, the drivers, the outbox and the simulators keeps, read from the source.
+"""Rules every module of the agent, the drivers, the outbox, the simulators and the relay keeps, read from the source.
 
 Input checks must mean what they say: Python's `\\d` matches any Unicode digit ("١٢٣", "１２３") and `$`
 matches before a trailing newline ("A1\\n"), so an id or a number check written the obvious way lets
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("agent", "drivers", "offline_queue", "hardware_sim")
+PACKAGES = ("agent", "drivers", "offline_queue", "hardware_sim", "relay")
 SOURCES = sorted(path for package in PACKAGES for path in (ROOT / package).rglob("*.py"))
 
 

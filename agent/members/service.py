@@ -25,7 +25,8 @@ from agent.alipay.envelope import CHINA_TIME, TIMESTAMP_FORMAT
 from agent.jobs import card_authorize, loyalty
 from agent.jobs.card_authorize import Authorization
 from agent.jobs.loyalty import LoyaltyUpdate
-from agent.members.open_card import CallbackError, check_auth_code, check_request_id, check_template_id
+from agent.members.callback_checks import check_values
+from agent.members.open_card import CallbackError
 from agent.members.out_string import OutStringError, SlipRef
 from agent.members.out_string import encode as encode_out_string
 from agent.members.out_string import verify as verify_out_string
@@ -35,10 +36,6 @@ from offline_queue import IdempotencyConflict, Job, Outbox, OutboxError, State
 log = logging.getLogger(__name__)
 
 
-_CALLBACK_PARAMS = frozenset(
-    {"auth_code", "template_id", "request_id", "out_string", "app_id", "scope", "state", "isv_app_id"}
-)
-_AUTH_CODE_MAX = 40
 # Callbacks one slip may bring: a customer scans again after a failure, but not without end.
 MAX_CALLBACKS_PER_SLIP = 5
 _SLIP_USED_UP = "this slip cannot open a card any more; ask the cashier for a new one"
@@ -172,26 +169,10 @@ class MemberService:
 
     def parse_callback(self, params: Mapping[str, object]) -> Callback:
         """The callback's values, checked without any I/O; raises CallbackError."""
-        unknown = sorted(str(k) for k in params if k not in _CALLBACK_PARAMS)
-        if unknown:
-            raise CallbackError(f"unexpected parameters: {', '.join(repr(k[:30]) for k in unknown[:5])}")
-        if any(not isinstance(v, str) or len(v) > 512 for v in params.values()):
-            raise CallbackError("parameters must be strings of at most 512 characters")
-        values = {str(k): str(v) for k, v in params.items()}
-        for name in ("auth_code", "template_id", "request_id"):
-            if not values.get(name):
-                raise CallbackError(f"{name} is required")
-        auth_code = check_auth_code(values["auth_code"])
-        if len(auth_code) > _AUTH_CODE_MAX:  # oauth.token takes codes of up to 40 characters
-            raise CallbackError(f"auth_code: expected 1-{_AUTH_CODE_MAX} letters or digits")
-        template_id = check_template_id(values["template_id"])
-        request_id = check_request_id(values["request_id"])
-        app_id = values.get("app_id")
-        if app_id and app_id != self.settings.app_id:
-            raise CallbackError(f"app_id {app_id[:20]!r} is not this agent's app")
-        if template_id != self.settings.template_id:
-            raise CallbackError("template_id is not the template this store enrolls with")
-        out_string = values.get("out_string") or None
+        values = check_values(params, app_id=self.settings.app_id, template_ids=(self.settings.template_id,),
+                              template_error="template_id is not the template this store enrolls with")  # fmt: skip
+        auth_code, template_id, request_id = values.auth_code, values.template_id, values.request_id
+        out_string = values.out_string
         slip = None
         if out_string is not None:
             try:

@@ -195,6 +195,15 @@ keyfile {key_file}
         self._write_acl()
         self.reload()
 
+    def use_accounts(self, passwd: Path, acl: Path) -> None:
+        """Serve the accounts of a password file and an ACL file written elsewhere (by `posagent fleet provision`),
+        instead of those of `add_user`; applied at once."""
+        shutil.copyfile(passwd, self.folder / "passwd")
+        shutil.copyfile(acl, self.folder / "acl")
+        os.chmod(self.folder / "passwd", 0o600)
+        self.acl = {}
+        self.reload()
+
     def _write_acl(self) -> None:
         blocks = [f"user {user}\n" + "".join(f"{line}\n" for line in lines) for user, lines in self.acl.items()]
         (self.folder / "acl").write_text("\n".join(blocks))

@@ -1,0 +1,1 @@
+"""`posagent fleet provision`: the chain's broker accounts, ACL, keys and bundles (`accounts`: pure; `files`: I/O)."""
