@@ -92,3 +92,20 @@ def test_callbacks_sent_while_the_tills_line_is_dead_are_all_delivered_when_it_i
         time.sleep(8)  # past 1.5 x keepalive: the broker has given the till up (its will says offline)
         line.thaw()
         opened_once_each(till, [p["request_id"] for p in callbacks])
+
+
+def test_a_till_starts_without_its_broker_and_links_up_when_the_broker_is_back(till: FleetTill,
+                                                                               broker: Broker) -> None:  # fmt: skip
+    params = till.enroll("B1")
+    assert till.daemon.stop() == 0
+    broker.stop()
+    till.daemon.start()  # outbound only: the till serves the ECR whatever the broker does
+    with till.daemon.ecr() as ecr:
+        fleet = ecr.request("status.get")["fleet"]
+        assert fleet["state"] in ("connecting", "disconnected") and fleet["subscribed"] is False
+    broker.launch()
+    till.relay.reconnect()
+    till.relay.send(till.till, params)
+    opened_once_each(till, [params["request_id"]])
+    with till.daemon.ecr() as ecr:
+        assert ecr.request("status.get")["fleet"]["state"] == "connected"

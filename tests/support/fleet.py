@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from agent.fleet.messages import (
     PAYLOAD_KEY_LABEL,
@@ -84,8 +86,9 @@ def provision_headquarters(broker: Broker, chain: str = CHAIN) -> None:
 
 def connected_client(broker: Broker, username: str, password: str, *, client_id: str | None = None,
                      on_message: Callable[[mqtt.Client, object, mqtt.MQTTMessage], None] | None = None,
-                     subscribe: str | None = None) -> mqtt.Client:  # fmt: skip
-    """A plain paho client, connected over TLS with the test CA (fails the test if it cannot)."""
+                     subscribe: str | None = None, persistent: bool = False) -> mqtt.Client:  # fmt: skip
+    """A plain paho client, connected over TLS with the test CA (fails the test if it cannot);
+    `persistent`: resume (or start) a session the broker keeps for an hour after it leaves."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"test-{secrets.token_hex(4)}",
                          protocol=mqtt.MQTTv5)  # fmt: skip
     client.tls_set_context(ssl.create_default_context(cafile=str(broker.ca_file)))
@@ -103,7 +106,9 @@ def connected_client(broker: Broker, username: str, password: str, *, client_id:
     client.on_connect = on_connect
     if on_message is not None:
         client.on_message = on_message
-    client.connect("127.0.0.1", broker.port, keepalive=30)
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600 if persistent else 0
+    client.connect("127.0.0.1", broker.port, keepalive=30, clean_start=not persistent, properties=properties)
     client.loop_start()
     if not connected.wait(10) or refused:
         client.loop_stop()

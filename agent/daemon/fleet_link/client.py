@@ -110,10 +110,12 @@ class Received:
 
 
 class _DropLog:
-    """Warnings about dropped messages, a few per second at most (a flood must not flood the journal)."""
+    """Warnings about dropped messages, a few per second at most (a flood must not flood the journal);
+    the ones not logged are counted and said once the flood is over."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], what: str) -> None:
         self._clock = clock
+        self._what = what
         self._bucket = TokenBucket(1.0, burst=5, now=clock())
         self._unlogged = 0
 
@@ -121,11 +123,13 @@ class _DropLog:
         if not self._bucket.try_take(self._clock()):
             self._unlogged += 1
             return
-        if self._unlogged:
-            message += " (and %d more not logged)"
-            args = (*args, self._unlogged)
-            self._unlogged = 0
+        self.flush()
         log.warning(message, *args)
+
+    def flush(self) -> None:
+        if self._unlogged:
+            log.warning("fleet link: %d more %s, not logged one by one", self._unlogged, self._what)
+            self._unlogged = 0
 
 
 class FleetLink:
@@ -145,7 +149,8 @@ class FleetLink:
         self._retries: Retries[Handle] = Retries(retry_backoff)
         self._stopping = False
         self._schedule = StatusSchedule(settings.status_interval_seconds)
-        self._drops = _DropLog(time.monotonic)
+        self._drops = _DropLog(time.monotonic, "messages dropped (not sealed for this till)")
+        self._refusals = _DropLog(time.monotonic, "callbacks refused")
         self._generation = 0  # connections so far: written by paho's thread, read on the loop
         self._failures = 0  # connection attempts failed in a row (paho's thread)
         self._refusal: str | None = None  # the last CONNACK refusal, until its disconnect is reported
@@ -218,7 +223,7 @@ class FleetLink:
             return
         if self.state.phase is LinkPhase.CONNECTED:
             stopped = offline(self._last_status, self.settings.till, reason=STOPPED, at=self._clock())
-            info = client.publish(self.settings.till.status_topic, encode_status(stopped), qos=1, retain=True)
+            info = self._publish_status_message(client, stopped)
             try:
                 await asyncio.to_thread(info.wait_for_publish, timeout)
             except (RuntimeError, ValueError) as exc:  # not connected any more
@@ -278,8 +283,12 @@ class FleetLink:
                        properties: Properties | None) -> None:  # fmt: skip
         try:
             refusal, self._refusal = self._refusal, None
-            text = refusal or (f"the broker closed the connection ({reason.getName()})"
-                               if flags.is_disconnect_packet_from_server else f"connection lost ({reason.getName()})")
+            if refusal is not None:
+                text = refusal
+            elif flags.is_disconnect_packet_from_server:
+                text = f"{self.settings.broker} closed the connection ({reason.getName()})"
+            else:  # paho's own reason names say little here (a keep-alive missed, the line closed)
+                text = f"the connection to {self.settings.broker} was lost"
             self._post(self._lost, text)
             self._backoff(client)
         except Exception:
@@ -357,6 +366,9 @@ class FleetLink:
             except Exception:  # never let one message stop the link
                 log.exception("fleet link: handling a callback failed")
             self.state.retrying = len(self._retries)
+            if self._inbox.empty():  # the flood, if any, is over
+                self._drops.flush()
+                self._refusals.flush()
 
     async def _receive(self, received: Received) -> None:
         self.state.received += 1
@@ -384,7 +396,7 @@ class FleetLink:
                      else "was already queued (a redelivery)")  # fmt: skip
         elif verdict.outcome is Outcome.REFUSED:
             self.state.drop("refused", acked=self._ack(handle))
-            self._drops.warning("fleet link: callback %s refused: %s", message.id, verdict.reason)
+            self._refusals.warning("fleet link: callback %s refused: %s", message.id, verdict.reason)
         elif self._retries.hold(message, handle, verdict, now, self._rng, previous=held) is None:
             self.state.drop("failed", acked=self._ack(handle))
             log.error("fleet link: callback %s given up after repeated failures: %s", message.id, verdict.reason)
@@ -409,6 +421,11 @@ class FleetLink:
 
     # --- on the loop: status ----------------------------------------------------------------------
 
+    def _publish_status_message(self, client: mqtt.Client, status: TillStatus) -> mqtt.MQTTMessageInfo:
+        # Keyword arguments: an MQTT publish, not one of the ECR events (tests/agent/ecr/test_protocol_doc.py).
+        return client.publish(topic=self.settings.till.status_topic, payload=encode_status(status), qos=1,
+                              retain=True)  # fmt: skip
+
     async def _publish_status(self) -> None:
         while True:
             await self._online.wait()
@@ -427,7 +444,7 @@ class FleetLink:
                 await asyncio.sleep(wait)  # a change, too soon after the last one: publish it then
                 continue
             if wait <= 0 and self._online.is_set() and self._client is not None:
-                self._client.publish(self.settings.till.status_topic, encode_status(status), qos=1, retain=True)
+                self._publish_status_message(self._client, status)
                 self._schedule.published(key, self._clock())
                 wait = self._schedule.wait(key, self._clock())
             try:
