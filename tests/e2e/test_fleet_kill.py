@@ -25,6 +25,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.broker import Broker
 from tests.support.fleet import FleetTill, fleet_till
 from tests.support.gateway import Store as GatewayStore
@@ -55,6 +57,7 @@ def jobs_in_outbox(till: FleetTill) -> int:
         return int(db.execute("SELECT count(*) FROM outbox_jobs").fetchone()[0])
 
 
+@pytest.mark.slow
 def test_kill_9_between_receipt_and_acknowledgement_loses_and_duplicates_nothing(
         tmp_path: Path, simulated_gateway: GatewayStore, broker: Broker) -> None:  # fmt: skip
     seed = int.from_bytes(os.urandom(4), "big")
