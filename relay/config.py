@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from agent.alipay.keys import KeyFormatError, read_private_key_file, read_public_key_file
 from agent.alipay.protocol import Credentials
 from agent.config.schema import ConfigError, Problem, Range, build, setting
-from agent.fleet.broker_url import BrokerAddress, BrokerUrlError, is_loopback, parse_broker_url
+from agent.fleet.broker_url import BrokerUrl, BrokerUrlError, is_loopback, parse_broker_url
 
 _ID = re.compile(r"[A-Za-z0-9]{1,16}", re.ASCII)
 _APP_ID = re.compile(r"[0-9]{16}", re.ASCII)
@@ -146,7 +146,7 @@ class BrokerSettings:
                                 between=Range(1, 65535))  # fmt: skip
 
     @property
-    def address(self) -> BrokerAddress:
+    def address(self) -> BrokerUrl:
         return parse_broker_url(self.url)
 
 

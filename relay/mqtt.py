@@ -33,7 +33,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.fleet.broker_url import BrokerAddress
+from agent.fleet.broker_url import BrokerUrl
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class PublishError(Exception):
 
 @dataclass(frozen=True)
 class BrokerLogin:
-    address: BrokerAddress
+    address: BrokerUrl
     username: str
     password: str
     ca_file: Path | None
@@ -70,7 +70,7 @@ def make_client(login: BrokerLogin) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=login.client_id, protocol=mqtt.MQTTv5,
                          transport=address.transport)  # fmt: skip
     if address.transport == "websockets":
-        client.ws_set_options(path=address.path)
+        client.ws_set_options(path=address.path or "/mqtt")
     if address.tls:
         context = ssl.create_default_context(cafile=str(login.ca_file) if login.ca_file else None)
         context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from agent.fleet.broker_url import BrokerUrlError, parse_broker_url
+
 from .schema import Range, setting
 
 _APP_ID = re.compile(r"^\d{16}$", re.ASCII)
@@ -265,6 +267,54 @@ class StatusPageSettings:
         return []
 
 
+def _broker_url(value: str) -> str | None:
+    try:
+        parse_broker_url(value)
+    except BrokerUrlError as exc:
+        return str(exc)
+    return None
+
+
+_MQTT_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}", re.ASCII)
+
+
+def _mqtt_name(value: str) -> str | None:
+    return None if _MQTT_NAME.fullmatch(value) else "1-64 letters, digits or _ . : -"
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    chain: str = setting("The chain's id at headquarters (letters and digits); with [store] id and till_id it names "
+                         "this till's topics: posagent/<chain>/<store>/<till>/...", check=_short_id,
+                         example="acme")  # fmt: skip
+    broker: str = setting(
+        "The chain's MQTT broker: mqtts://HOST:8883, or wss://HOST:443/mqtt where the store's firewall lets only "
+        "HTTPS out. Always TLS (mqtt:// and ws:// only to a broker on this PC).", check=_broker_url,
+        example="mqtts://broker.example.com:8883")
+    key_file: Path = setting(
+        "This till's fleet key (mode 0600; headquarters keeps a copy, written by posagent fleet provision). It seals "
+        "the callbacks the relay sends this till, and signs the out_string of the slips this till prints.",
+        Path("/etc/posagent/fleet.key"), secret=True)
+    password_file: Path = setting("File holding this till's MQTT password (mode 0600).",
+                                  Path("/etc/posagent/fleet_password"), secret=True)  # fmt: skip
+    username: str | None = setting("MQTT user name (unset: <store>-<till>, as provisioned).", None, check=_mqtt_name)
+    ca_file: Path | None = setting("CA certificates (PEM) the broker's certificate must chain to (unset: the "
+                                   "system's CAs).", None, example="/etc/posagent/fleet_ca.pem")  # fmt: skip
+    client_id: str | None = setting("MQTT client id (unset: posagent-<chain>-<store>-<till>); one per till, never "
+                                    "shared: the broker keeps this till's queue under it.", None,
+                                    check=_mqtt_name)  # fmt: skip
+    session_expiry_hours: float = setting(
+        "How long the broker keeps this till's queue of callbacks while the till is away (stopped, or its line "
+        "down); callbacks older than that are lost.", 168.0, between=Range(0, 8760, above=True))
+    status_interval_seconds: float = setting(
+        "The till's status is republished on a change at most this often (and every 60 s regardless).", 5.0,
+        between=Range(0, 600, above=True))  # fmt: skip
+    keepalive_seconds: int = setting(
+        "Seconds between MQTT keep-alive pings when idle: a dead line is noticed within 1.5 times this (by the "
+        "broker too, which then marks the till offline). Lower it if a NAT drops idle connections sooner.", 60,
+        between=Range(5, 1200))  # fmt: skip
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     alipay: AlipaySettings
@@ -282,3 +332,13 @@ class AgentConfig:
     members: MemberCardSettings | None = setting("Membership cards (none: member ops answer NOT_FOUND).", None)
     callback: CallbackSettings | None = setting("The agent's own open-card callback endpoint (off when absent).",
                                                 None)  # fmt: skip
+    fleet: FleetSettings | None = setting(
+        "The chain's link (off when absent): callbacks from headquarters' relay through an MQTT broker, and this "
+        "till's status for the fleet view. See docs/operations.md, The fleet link.", None)
+
+    def cross_check(self) -> list[tuple[str, str]]:
+        if self.fleet is not None and self.fleet.key_file == self.outbox.key_file:
+            # Headquarters holds a copy of the fleet key; the outbox key seals customers' data on this PC only.
+            return [("fleet.key_file", "must not be the outbox key (headquarters gets a copy of the fleet key): give "
+                                       "the fleet key file headquarters provisioned for this till")]
+        return []

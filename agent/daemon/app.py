@@ -29,6 +29,7 @@ from agent.codes import CodeClass
 from agent.config import AgentConfig, Problem, load_credentials
 from agent.ecr.events import EventLog
 from agent.ecr.server import EcrServer, Router
+from agent.fleet.messages import PAYLOAD_KEY_LABEL, CallbackMessage, TillStatus
 from agent.guard import FailureThrottle
 from agent.jobs import card_authorize, card_open, loyalty, reversals
 from agent.members import out_string
@@ -46,6 +47,9 @@ from offline_queue import Caps, CorruptDatabase, Dispatcher, JobEvent, KindPolic
 from .callback import CallbackServer
 from .connectivity import ConnectivityMonitor
 from .devices import Devices, Scan
+from .fleet_link import FleetLink, Verdict, deliver_callback, link_settings
+from .fleet_link.settings import till_of
+from .fleet_link.status import till_status
 from .metrics import AgentMetrics
 from .ops import Operations, print_job_view, sale_view
 from .port_owner import Holder, who_holds
@@ -119,6 +123,7 @@ class Agent:
         self.web: HttpServer | None = None
         self.token_guesses = FailureThrottle()  # wrong ECR tokens, counted together at the socket and the page
         self._ecr_serving = False
+        self.fleet: FleetLink | None = None
 
     @property
     def database_path(self) -> Path:
@@ -131,6 +136,10 @@ class Agent:
         logging.getLogger().addHandler(self.recent_log)  # start-up warnings belong on the status page too
         token = read_secret_file(config.ecr.token_file, "ecr.token_file")
         credentials = load_credentials(config.alipay)
+        # In fleet mode the out_string MAC key comes from the fleet key, so headquarters' relay can check it.
+        fleet_keys = load_key_file(config.fleet.key_file) if config.fleet is not None else None
+        fleet_password = (read_secret_file(config.fleet.password_file, "fleet.password_file")
+                          if config.fleet is not None else None)  # fmt: skip
 
         self._open_state()
 
@@ -164,7 +173,8 @@ class Agent:
                 level=m.level, initial_points=m.initial_points, initial_balance=m.initial_balance,
                 valid_days=m.valid_days, activation_refresh_seconds=m.activation_refresh_hours * 3600,
                 lookup_timeout=m.lookup_timeout, offline_slip_valid_seconds=m.offline_slip_valid_days * 86400),
-                out_string_key=load_key_file(config.outbox.key_file).derive(out_string.KEY_LABEL))  # fmt: skip
+                out_string_key=(fleet_keys or load_key_file(config.outbox.key_file)).derive(
+                    out_string.KEY_LABEL))  # fmt: skip
             handlers[card_authorize.KIND] = card_authorize.handler(self.client, self.outbox, self.members.card_values)
         self.dispatcher = Dispatcher(
             self.outbox, handlers,
@@ -177,9 +187,13 @@ class Agent:
         self.ops = Operations(payments=self.payments, outbox=self.outbox, devices=self.devices, status=self.status,
                               members=self.members, store_name=config.store.name)  # fmt: skip
         self.ops.register(router)
+        if config.fleet is not None and fleet_keys is not None and fleet_password is not None:
+            settings = link_settings(config, password=fleet_password, payload_key=fleet_keys.derive(PAYLOAD_KEY_LABEL))
+            self.fleet = FleetLink(settings, deliver=self._deliver_callback, status=self._fleet_status)
+        fleet = self.fleet
         self.metrics = AgentMetrics(outbox_stats=self.outbox.stats, devices=self.devices.statuses,
-                                    ecr_connections=lambda: len(self.server.connections),
-                                    version=self.version)  # fmt: skip
+                                    ecr_connections=lambda: len(self.server.connections), version=self.version,
+                                    fleet=(lambda: fleet.state) if fleet is not None else None)  # fmt: skip
         self.status_source = AgentStatus(self, self.recent_log, self.metrics.render)
         self.outbox.subscribe(self._job_changed)
         self.connectivity.subscribe(self._network_changed)
@@ -196,6 +210,8 @@ class Agent:
         self.web = await self._start_status_page(token)
         self.connectivity.start()
         self._dispatching = asyncio.create_task(self.dispatcher.run(), name="outbox dispatcher")
+        if self.fleet is not None:  # outbound only: nothing here can fail the start
+            await self.fleet.start()
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         if self.members is not None:
             self._tasks.append(asyncio.create_task(self._refresh_activation_url(), name="activation URL"))
@@ -291,7 +307,7 @@ class Agent:
                 closers.append(server.close)
         if self._ecr_serving:  # only then is the socket file ours to remove
             closers.append(self.server.close)
-        for name in ("devices", "connectivity"):
+        for name in ("fleet", "devices", "connectivity"):
             if (part := getattr(self, name, None)) is not None:
                 closers.append(part.stop)
         for name in ("client",):
@@ -314,6 +330,8 @@ class Agent:
         log.info("stopping: no new ECR connections; finishing calls in progress")
         if self.web is not None:
             await self.web.close()
+        if self.fleet is not None:  # no new callbacks while stopping; the broker keeps them until the next start
+            await self.fleet.stop()
         await self.server.stop_accepting()
         await self.payments.close()
         self.dispatcher.stop()
@@ -350,18 +368,35 @@ class Agent:
             "active_sale": sale_view(active[0]) if active else None,
             "devices": self.devices.statuses(),
             "ecr_connections": len(self.server.connections),
+            "fleet": self.fleet.state.view() if self.fleet is not None else None,
         }  # fmt: skip
 
     # --- events ---------------------------------------------------------------------------------
 
     def _changed(self) -> None:
         self.changes.bump()
+        if self.fleet is not None:
+            self.fleet.notify_change()
 
     def _changed_from_any_thread(self) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(self.changes.bump)
+                loop.call_soon_threadsafe(self._changed)
+
+    # --- the fleet link -------------------------------------------------------------------------
+
+    def _deliver_callback(self, message: CallbackMessage) -> Verdict:
+        """A callback from headquarters' relay: the member service's own path (a worker thread)."""
+        return deliver_callback(self.members, message, time.time())
+
+    async def _fleet_status(self) -> TillStatus:
+        stats = await asyncio.to_thread(self.outbox.stats)
+        view = {"network": self.connectivity.status(), "devices": self.devices.statuses(),
+                "outbox": {"counts": stats.counts, "oldest_pending_age": stats.oldest_pending_age}}  # fmt: skip
+        problems = self.recent_log.rows(limit=1)
+        return till_status(till_of(self.config), view, version=self.version, at=time.time(),
+                           last_error=problems[0].message if problems else None)  # fmt: skip
 
     def _ecr_connections(self, count: int) -> None:
         if count > self._ecr_count:

@@ -25,6 +25,7 @@ from drivers.addresses import display_address
 from offline_queue import State, Stats
 
 from .devices import is_working
+from .fleet_link.state import DROP_REASONS, LinkPhase, LinkState
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class AgentMetrics:
         devices: Callable[[], list[dict[str, Any]]],
         ecr_connections: Callable[[], int],
         version: str = "dev",
+        fleet: Callable[[], LinkState] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         reg = self.registry
@@ -88,7 +90,7 @@ class AgentMetrics:
             "Connections from the cash register software accepted since the agent started.",
             registry=reg,
         )
-        reg.register(_ScrapeCollector(outbox_stats, devices, ecr_connections))
+        reg.register(_ScrapeCollector(outbox_stats, devices, ecr_connections, fleet))
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -126,12 +128,15 @@ class _ScrapeCollector(Collector):
         outbox_stats: Callable[[], Stats],
         devices: Callable[[], list[dict[str, Any]]],
         ecr_connections: Callable[[], int],
+        fleet: Callable[[], LinkState] | None = None,
     ) -> None:
         self._sources: dict[str, Callable[[], list[Metric]]] = {
             "outbox": lambda: _outbox_families(outbox_stats()),
             "devices": lambda: _device_families(devices()),
             "ecr": lambda: _ecr_families(ecr_connections()),
         }
+        if fleet is not None:  # only when [fleet] is configured
+            self._sources["fleet"] = lambda: _fleet_families(fleet())
         self._errors = dict.fromkeys(self._sources, 0)
         self._lock = threading.Lock()  # scrapes may come from several HTTP threads at once
 
@@ -148,7 +153,8 @@ class _ScrapeCollector(Collector):
             yield from families
         errors = CounterMetricFamily(
             "posagent_metrics_collect_errors",
-            "Scrapes in which a source (outbox, devices, ecr) could not be read and was left out; see the agent's log.",
+            "Scrapes in which a source (outbox, devices, ecr, fleet) could not be read and was left out; see the "
+            "agent's log.",
             labels=["source"],
         )
         with self._lock:
@@ -208,4 +214,32 @@ def _ecr_families(open_connections: int) -> list[Metric]:
     return [
         _gauge("posagent_ecr_connections_open", "Connections from the cash register software open now.",
                [], [([], float(open_connections))]),
+    ]  # fmt: skip
+
+
+def _counter(name: str, documentation: str, labels: list[str], samples: Iterable[tuple[list[str], float]]) -> Metric:
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    for values, value in samples:
+        family.add_metric(values, value)
+    return family
+
+
+def _fleet_families(state: LinkState) -> list[Metric]:
+    outcomes = [([outcome], float(state.outcomes.get(outcome, 0))) for outcome in ("queued", "duplicate", "dropped")]
+    dropped = [([reason], float(state.dropped.get(reason, 0))) for reason in DROP_REASONS]
+    return [
+        _gauge("posagent_fleet_connected",
+               "1 when the fleet link is connected to the chain's broker with its callback topic subscribed, else 0.",
+               [], [([], 1.0 if state.phase is LinkPhase.CONNECTED and state.subscribed else 0.0)]),
+        _counter("posagent_fleet_messages_received", "Messages the broker delivered on this till's callback topic "
+                 "(redeliveries included).", [], [([], float(state.received))]),
+        _counter("posagent_fleet_messages_acked", "Messages acknowledged to the broker (after the card opening was "
+                 "committed to the outbox, or after a definite refusal).", [], [([], float(state.acked))]),
+        _counter("posagent_fleet_messages_settled", "Messages settled by outcome: queued (a card opening), duplicate "
+                 "(already queued: a redelivery), dropped (never queued).", ["outcome"], outcomes),
+        _counter("posagent_fleet_messages_dropped", "Messages dropped by reason: oversized, unsealed, unopened (not "
+                 "sealed for this till: forged, or sent to another), malformed, foreign_topic, refused (by the member "
+                 "service: see the log), failed (an unexpected error, repeatedly).", ["reason"], dropped),
+        _gauge("posagent_fleet_messages_retrying", "Callbacks received but not yet in the outbox (outbox full, disk "
+               "full, database locked): kept unacknowledged and retried.", [], [([], float(state.retrying))]),
     ]  # fmt: skip

@@ -16,12 +16,14 @@ import grp
 import os
 import pwd
 import sqlite3
+import ssl
 import stat
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from agent.config import AgentConfig, ConfigError, Problem, load_credentials
+from agent.config.model import FleetSettings
 from agent.storage import database_path, is_storage_full
 from offline_queue import KeyFileError, load_key_file
 from offline_queue.schema import SCHEMA_VERSION, current_version
@@ -152,7 +154,48 @@ def secret_problems(config: AgentConfig) -> tuple[list[Problem], str | None]:
         load_key_file(config.outbox.key_file)
     except KeyFileError as exc:
         problems.append(Problem("outbox.key_file", str(exc)))
+    if config.fleet is not None:
+        problems += fleet_file_problems(config.fleet)
     return problems, token
+
+
+PROVISIONED = "headquarters writes it for this till (posagent fleet provision): copy it here, mode 0600"
+
+
+def fleet_file_problems(fleet: FleetSettings) -> list[Problem]:
+    """The fleet key (0600), the MQTT password file (not readable by others, not empty), the CA file (parses)."""
+    problems: list[Problem] = []
+    for key, path in (("fleet.key_file", fleet.key_file), ("fleet.password_file", fleet.password_file)):
+        if not os.path.lexists(path):
+            problems.append(Problem(key, f"{path} not found", PROVISIONED))
+            continue
+        try:
+            if key == "fleet.key_file":
+                load_key_file(path)
+            else:
+                read_secret_file(path, key)
+        except KeyFileError as exc:
+            problems.append(Problem(key, str(exc)))
+        except SecretFileError as exc:
+            problems.append(exc.problem)
+    if fleet.ca_file is not None and (found := ca_file_problem(fleet.ca_file)) is not None:
+        problems.append(found)
+    return problems
+
+
+def ca_file_problem(path: Path, key: str = "fleet.ca_file") -> Problem | None:
+    """A CA bundle TLS can load: every certificate in it parses."""
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except FileNotFoundError:
+        return Problem(key, f"{path} not found", "save there the CA certificate headquarters gives for its broker, "
+                                                  "or unset ca_file to trust the system's CAs")  # fmt: skip
+    except ssl.SSLError:
+        return Problem(key, f"{path} holds no CA certificate TLS can use (PEM expected)",
+                       "save the broker's CA certificate there (PEM: -----BEGIN CERTIFICATE-----)")  # fmt: skip
+    except OSError as exc:
+        return Problem(key, f"{path} cannot be read: {exc.strerror}")
+    return None
 
 
 # ---- the state folder and its disk -----------------------------------------------------------
@@ -394,7 +437,7 @@ class StartRefused(Exception):
 
 
 __all__ = [
-    "MIN_FREE_BYTES", "Identity", "Mode", "SecretFileError", "StartRefused", "busy_problem", "disk_full_text",
-    "disk_problem", "free_bytes", "group_problem", "listen_problem", "listener_problems", "mount_point",
-    "preflight", "read_secret_file", "secret_problems", "state_dir_problems",
+    "MIN_FREE_BYTES", "Identity", "Mode", "SecretFileError", "StartRefused", "busy_problem", "ca_file_problem",
+    "disk_full_text", "disk_problem", "fleet_file_problems", "free_bytes", "group_problem", "listen_problem",
+    "listener_problems", "mount_point", "preflight", "read_secret_file", "secret_problems", "state_dir_problems",
 ]  # fmt: skip

@@ -15,13 +15,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from agent.web import ActionRefused, DeadJob, DeviceRow, PrintRow, ScanRow, Snapshot
+from agent.web import ActionRefused, DeadJob, DeviceRow, FleetRow, PrintRow, ScanRow, Snapshot
 from agent.web.slip_preview import preview
 from drivers.addresses import display_address, redact_urls
 from drivers.printer.slip import SelfTestSlip, SlipError, self_test_slip
 from offline_queue import OutboxError, State
 
 from .devices import PrinterUnavailableError, Scan, is_working
+from .fleet_link.state import LinkPhase
 from .recent_log import RecentLog
 
 if TYPE_CHECKING:
@@ -68,7 +69,17 @@ class AgentStatus:
                                is_working(d["kind"], d["state"])) for d in agent.devices.statuses()],
             outbox_counts=counts, oldest_pending_age=oldest, outbox_error=outbox_error, dead_jobs=dead,
             scans=list(self._scans), prints=prints, errors=self.recent_log.rows(), taken_at=time.time(),
+            fleet=self._fleet(),
         )  # fmt: skip
+
+    def _fleet(self) -> FleetRow | None:
+        link = self.agent.fleet
+        if link is None:
+            return None
+        s = link.state
+        problem = s.last_error if s.phase is not LinkPhase.CONNECTED or not s.subscribed else None
+        return FleetRow(s.phase.value, s.since, s.broker, s.subscribed, s.last_delivery, problem or "", s.received,
+                        sum(s.dropped.values()), s.retrying)  # fmt: skip
 
     def _outbox(self) -> tuple[dict[str, dict[str, int]], float | None, list[DeadJob], str]:
         outbox = self.agent.outbox

@@ -52,7 +52,12 @@ _MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 
 class FleetMessageError(ValueError):
     """A message that is not one of ours: wrong format, does not open under our key, malformed.
-    The text never quotes the payload."""
+    The text never quotes the payload. `reason` is a short stable word for counters: oversized,
+    unsealed (not sealed at all), unopened (does not open under this key and topic), malformed."""
+
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # --- the callback ---------------------------------------------------------------------------------
@@ -103,14 +108,15 @@ def seal_callback(key: bytes, topic: str, message: CallbackMessage, nonce: bytes
 def open_callback(key: bytes, topic: str, payload: bytes) -> CallbackMessage:
     """The callback in a payload received on `topic`; FleetMessageError for anything else."""
     if len(payload) > MAX_CALLBACK_BYTES:
-        raise FleetMessageError(f"message of {len(payload)} bytes (at most {MAX_CALLBACK_BYTES})")
+        raise FleetMessageError(f"message of {len(payload)} bytes (at most {MAX_CALLBACK_BYTES})", "oversized")
     if not payload.startswith(SEALED_FORMAT) or len(payload) < 1 + NONCE_BYTES + 16:
-        raise FleetMessageError("not a sealed fleet callback")
+        raise FleetMessageError("not a sealed fleet callback", "unsealed")
     nonce, sealed = payload[1 : 1 + NONCE_BYTES], payload[1 + NONCE_BYTES :]
     try:
         plain = AESGCM(key).decrypt(nonce, sealed, topic.encode())
     except InvalidTag:
-        raise FleetMessageError("does not open under this till's key (forged, or sent to another till)") from None
+        raise FleetMessageError("does not open under this till's key (forged, or sent to another till)",
+                                "unopened") from None
     try:
         body = json.loads(plain)
     except (ValueError, RecursionError):

@@ -22,11 +22,14 @@ from typing import Any
 from agent.alipay import AlipayClient, AlipayError, BusinessError, Timeouts
 from agent.alipay.apis import ActivateUrlApply, CardQuery
 from agent.alipay.envelope import CHINA_TIME, TIMESTAMP_FORMAT
-from agent.jobs import card_authorize, loyalty
+from agent.jobs import card_authorize, card_open, loyalty
 from agent.jobs.card_authorize import Authorization
 from agent.jobs.loyalty import LoyaltyUpdate
 from agent.members.callback_checks import check_values
-from agent.members.open_card import CallbackError
+from agent.members.open_card import (
+    CallbackError,
+    derive_out_serial_no,
+)
 from agent.members.out_string import OutStringError, SlipRef
 from agent.members.out_string import encode as encode_out_string
 from agent.members.out_string import verify as verify_out_string
@@ -53,6 +56,11 @@ class Callback:
 
     def __repr__(self) -> str:  # the auth_code is a secret
         return f"Callback(template_id={self.template_id!r}, request_id={self.request_id!r}, slip={self.slip!r})"
+
+
+class AlreadyReceived(CallbackError):
+    """This very callback (its request_id) was received before: what it asked for is queued or done.
+    A redelivery (the fleet link after a crash, a phone's reload) counts as done, not as a failure."""
 
 
 class MemberError(Exception):
@@ -184,10 +192,11 @@ class MemberService:
         return Callback(auth_code, template_id, request_id, out_string, slip)
 
     def check_callback(self, callback: Callback) -> None:
-        """Refuse (CallbackError) a callback no printed slip is waiting for. Reads only."""
+        """Refuse (CallbackError) a callback no printed slip is waiting for (AlreadyReceived: this one
+        was received before and its card is open). Reads only."""
         if callback.slip is not None:
-            self._pending_enrollment(callback)
             claims = self.store.claims(callback.slip.job)
+            self._pending_enrollment(callback, received_before=callback.request_id in claims)
             if len(claims) >= MAX_CALLBACKS_PER_SLIP and callback.request_id not in claims:
                 raise CallbackError(_SLIP_USED_UP)
         elif self.store.offline_slip_for(callback.request_id, self._offline_slips_since()) is None:
@@ -195,7 +204,28 @@ class MemberService:
                                 "waiting for one")  # fmt: skip
 
     def queue_callback(self, callback: Callback) -> Job:
-        """Record which slip this callback uses, then queue the card opening (durable)."""
+        """Record which slip this callback uses, then queue the card opening (durable): the auth_code's
+        exchange first (card.authorize), then card.open. AlreadyReceived for a replayed callback."""
+        return self._queue(callback, lambda authorization: card_authorize.enqueue(self.outbox, authorization))
+
+    def queue_exchanged_callback(self, callback: Callback, *, access_token: str, user_id: str, at: float) -> Job:
+        """Like `queue_callback`, when headquarters' relay already exchanged the auth_code for the customer's
+        token (its exchange mode): card.open is queued directly with it, no oauth.token call at the till.
+        `at` (when the relay received the callback) dates the new card, so a redelivered message makes the
+        very same job (and is told AlreadyReceived) instead of a conflicting one."""
+
+        def enqueue(authorization: Authorization) -> Job:
+            order = card_open.CardOpenOrder(
+                out_serial_no=derive_out_serial_no(authorization.template_id, authorization.request_id),
+                template_id=authorization.template_id, auth_token=access_token, user_id=user_id,
+                request_id=authorization.request_id, enrollment_id=authorization.enrollment_id,
+                **self.card_values(authorization, at=at),
+            )  # fmt: skip
+            return card_open.enqueue(self.outbox, order)
+
+        return self._queue(callback, enqueue)
+
+    def _queue(self, callback: Callback, enqueue: Callable[[Authorization], Job]) -> Job:
         self.check_callback(callback)  # again: things may have changed while it waited its turn
         if callback.slip is not None:
             claimed = self.store.claim_enrollment(callback.slip.job, callback.request_id, self.clock(),
@@ -210,7 +240,7 @@ class MemberService:
         )  # fmt: skip
         before = time.time()
         try:
-            job = card_authorize.enqueue(self.outbox, authorization)
+            job = enqueue(authorization)
         except IdempotencyConflict:
             if claimed:
                 self.store.release_claim(callback.request_id)
@@ -222,7 +252,7 @@ class MemberService:
             raise
         if job.created_at < before:
             # The outbox returned the job this form submission already made: a replayed callback.
-            raise CallbackError(f"this callback was already received (request_id {callback.request_id}); "
+            raise AlreadyReceived(f"this callback was already received (request_id {callback.request_id}); "
                                 "nothing new queued")  # fmt: skip
         return job
 
@@ -232,12 +262,15 @@ class MemberService:
         self.check_callback(callback)
         return self.queue_callback(callback)
 
-    def _pending_enrollment(self, callback: Callback) -> Enrollment:
+    def _pending_enrollment(self, callback: Callback, *, received_before: bool) -> Enrollment:
         assert callback.slip is not None
         enrollment = self.store.enrollment(callback.slip.job)
         if enrollment is None:
             raise CallbackError("out_string names no enrollment of this till")
         if enrollment.card_no is not None:
+            if received_before:
+                raise AlreadyReceived(f"this callback was already received (request_id {callback.request_id}) and "
+                                      "its card is open")  # fmt: skip
             raise CallbackError("the card of this slip is already open")
         if enrollment.template_id != callback.template_id:
             raise CallbackError("the slip was printed for another card template")
@@ -246,9 +279,10 @@ class MemberService:
     def _offline_slips_since(self) -> float:
         return self.clock() - self.settings.offline_slip_valid_seconds
 
-    def card_values(self, authorization: Authorization) -> dict[str, Any]:
-        """The new card's values, from the settings (the template's field rules) and the enrollment."""
-        now = china_now(self.clock())
+    def card_values(self, authorization: Authorization, *, at: float | None = None) -> dict[str, Any]:
+        """The new card's values, from the settings (the template's field rules) and the enrollment;
+        opened `at` (epoch seconds; default now)."""
+        now = china_now(self.clock() if at is None else at)
         enrollment = self.store.enrollment(authorization.enrollment_id) if authorization.enrollment_id else None
         return {
             "level": self.settings.level, "point": self.settings.initial_points,

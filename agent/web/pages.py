@@ -139,7 +139,26 @@ def _overview(s: Snapshot) -> str:
             f"<tr><th>Uptime</th><td>{_e(duration(s.uptime_seconds))}</td></tr>"
             f'<tr><th>Alipay</th><td id="network">{network}{since}<br>'
             f'<span class="muted path">{_e(s.gateway)}</span></td></tr>'
-            f'<tr><th>ECR connections</th><td id="ecr">{s.ecr_connections}</td></tr></table></section>')  # fmt: skip
+            f'<tr><th>ECR connections</th><td id="ecr">{s.ecr_connections}</td></tr>{_fleet(s)}'
+            "</table></section>")  # fmt: skip
+
+
+_FLEET_TONES = {"connected": "ok", "connecting": "warn", "disconnected": "bad"}
+
+
+def _fleet(s: Snapshot) -> str:
+    """The chain's link to headquarters, when configured: state, broker, last delivery, why not connected."""
+    f = s.fleet
+    if f is None:
+        return ""
+    state = _badge(f.state, _FLEET_TONES.get(f.state, "warn"))
+    since = f' <span class="muted">since {_e(clock(f.since))}</span>' if f.since else ""
+    delivered = f"last callback {clock(f.last_delivery)}" if f.last_delivery else "no callback yet"
+    counts = f"{delivered}; {f.received} received, {f.dropped} dropped" + (
+        f", {f.retrying} waiting for the outbox" if f.retrying else "")
+    problem = f'<br><span class="error">{_e(f.last_error)}</span>' if f.last_error else ""
+    return (f'<tr><th>Fleet link</th><td id="fleet">{state}{since}<br><span class="muted path">{_e(f.broker)}</span>'
+            f'<br><span class="muted">{_e(counts)}</span>{problem}</td></tr>')  # fmt: skip
 
 
 def _devices(s: Snapshot, csrf: str) -> str:

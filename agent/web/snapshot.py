@@ -53,6 +53,21 @@ class LogRow:
 
 
 @dataclass(frozen=True)
+class FleetRow:
+    """The chain's fleet link (when configured): its state and what it last did."""
+
+    state: str  # connected, connecting, disconnected
+    since: float
+    broker: str
+    subscribed: bool
+    last_delivery: float | None
+    last_error: str
+    received: int
+    dropped: int
+    retrying: int
+
+
+@dataclass(frozen=True)
 class Snapshot:
     version: str
     uptime_seconds: float
@@ -71,3 +86,4 @@ class Snapshot:
     prints: list[PrintRow] = field(default_factory=list)
     errors: list[LogRow] = field(default_factory=list)
     taken_at: float = 0.0
+    fleet: FleetRow | None = None

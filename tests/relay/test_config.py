@@ -52,7 +52,7 @@ def test_an_empty_file_names_every_required_setting(tmp_path: Path) -> None:
     (("app_id = \"2021000000000001\"", "app_id = \"2021\""), "chain.app_id: an Alipay app id is 16 digits"),
     (("[\"20240101000000000001\"]", "[]"), "chain.template_ids: at least one card template id"),
     (("[\"20240101000000000001\"]", "[\"T1\"]"), "chain.template_ids: 'T1' is not a template id"),
-    (("mqtts://broker.example.com:8883", "mqtt://broker.example.com"), "broker.url: mqtt:// has no TLS"),
+    (("mqtts://broker.example.com:8883", "mqtt://broker.example.com"), "broker.url: mqtt:// is not encrypted"),
     (("mqtts://broker.example.com:8883", "http://broker.example.com"), "broker.url: use mqtts://"),
     (("https://cards.example.com/alipay/open-card", "cards.example.com"), "relay.public_url: the public https://"),
     (("[keys]", "[metrics]\nhost = \"0.0.0.0\"\n[keys]"), "metrics.token_file: a metrics listener beyond"),

@@ -109,7 +109,7 @@ def test_config_mistakes_are_named_one_per_line_without_a_traceback(chain: Chain
     assert done.returncode == 2 and done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert any("relay.public_url: the public https:// URL" in line for line in lines), lines
-    assert any("broker.url: mqtt:// has no TLS" in line for line in lines), lines
+    assert any("broker.url: mqtt:// is not encrypted" in line for line in lines), lines
     assert any("limits.per_source_per_minute: must be greater than 0" in line for line in lines), lines
     assert all(line.startswith(f"error: {config}: ") for line in lines) and "Traceback" not in done.stderr
     # Once the settings are right, the files they name are checked the same way.

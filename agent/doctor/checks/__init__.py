@@ -14,6 +14,7 @@ from agent.doctor.checks.database import check_database
 from agent.doctor.checks.devices import check_camera, check_printer, check_scanners
 from agent.doctor.checks.ecr import check_callback, check_ecr
 from agent.doctor.checks.files import check_keys
+from agent.doctor.checks.fleet import check_fleet
 from agent.doctor.checks.gateway import check_clock, check_gateway, check_signature
 from agent.doctor.checks.permissions import check_permissions
 from agent.doctor.checks.status_page import check_status_page
@@ -39,6 +40,7 @@ CHECKS: tuple[Check, ...] = (
     Check("signature", check_signature),
     Check("ecr", check_ecr),
     Check("callback", check_callback),
+    Check("fleet", check_fleet),
     Check("status_page", check_status_page),
     Check("database", check_database),
     Check("printer", check_printer),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.alipay.keys import KeyFormatError, load_private_key, load_public_key
+from agent.daemon.preflight import ca_file_problem
 from agent.doctor.context import Context
 from agent.doctor.finding import Finding, Status, fail, ok, warn
 from offline_queue import KeyFileError, load_key_file
@@ -95,4 +96,24 @@ def check_keys(ctx: Context) -> list[Finding]:
     if alipay.app_auth_token_file is not None:
         findings.append(check_file("key.app_auth_token", alipay.app_auth_token_file, ctx, secret=True,
                                    parse=_non_empty, what="app_auth_token"))  # fmt: skip
+    fleet = config.fleet
+    if fleet is not None:
+        findings += [
+            check_file("key.fleet", fleet.key_file, ctx, secret=True, parse=_outbox_key(fleet.key_file),
+                       what="fleet key"),
+            check_file("key.fleet_password", fleet.password_file, ctx, secret=True, parse=_non_empty,
+                       what="fleet password", group_tolerated=True),
+        ]  # fmt: skip
+        if fleet.ca_file is not None:
+            findings.append(check_file("key.fleet_ca", fleet.ca_file, ctx, secret=False,
+                                       parse=_ca_bundle(fleet.ca_file), what="fleet CA file"))  # fmt: skip
     return findings
+
+
+def _ca_bundle(path: Path) -> Callable[[bytes], object]:
+    def parse(_data: bytes) -> object:
+        if (problem := ca_file_problem(path)) is not None:
+            raise ValueError(problem.message)
+        return None
+
+    return parse

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from agent.cli.main import main
+from offline_queue import create_key_file
+from tests.support.broker import make_tls_files
 from tests.support.daemon import Daemon, free_port, write_store_files
 from tests.support.gateway import Store as GatewayStore
 
@@ -207,12 +209,88 @@ def unix_socket_is_a_file(site: Site) -> tuple[str, str]:
     return "ecr.unix_socket", "is not a socket"
 
 
+def with_fleet(site: Site, broker: str = "mqtts://127.0.0.1:1") -> None:
+    """A working [fleet] set-up (the broker need not answer: the link is outbound and never stops a start)."""
+    keys = site.root / "keys"
+    create_key_file(keys / "fleet.key")
+    (keys / "fleet_password").write_text("till-password\n")
+    os.chmod(keys / "fleet_password", 0o600)
+    ca_file, _, _ = make_tls_files(site.root / "tls")
+    site.add(f'[fleet]\nchain = "acme"\nbroker = "{broker}"\nkey_file = "keys/fleet.key"\n'
+             f'password_file = "keys/fleet_password"\nca_file = "{ca_file}"')
+
+
+def fleet_key_missing(site: Site) -> tuple[str, str]:
+    with_fleet(site)
+    (site.root / "keys/fleet.key").unlink()
+    return "fleet.key_file", "not found"
+
+
+def fleet_key_world_readable(site: Site) -> tuple[str, str]:
+    with_fleet(site)
+    os.chmod(site.root / "keys/fleet.key", 0o644)
+    return "fleet.key_file", "chmod 600"
+
+
+def fleet_key_is_the_outbox_key(site: Site) -> tuple[str, str]:
+    with_fleet(site)
+    site.edit('key_file = "keys/fleet.key"', 'key_file = "keys/outbox.key"')
+    return "fleet.key_file", "must not be the outbox key"
+
+
+def fleet_password_missing(site: Site) -> tuple[str, str]:
+    with_fleet(site)
+    (site.root / "keys/fleet_password").unlink()
+    return "fleet.password_file", "not found"
+
+
+def fleet_password_world_readable(site: Site) -> tuple[str, str]:
+    with_fleet(site)
+    os.chmod(site.root / "keys/fleet_password", 0o644)
+    return "fleet.password_file", "chmod 600"
+
+
+def fleet_password_empty(site: Site) -> tuple[str, str]:
+    with_fleet(site)
+    (site.root / "keys/fleet_password").write_text("\n")
+    return "fleet.password_file", "is empty"
+
+
+def fleet_ca_not_a_certificate(site: Site) -> tuple[str, str]:
+    with_fleet(site)
+    (site.root / "tls/ca.pem").write_text("not a certificate\n")
+    return "fleet.ca_file", "no CA certificate"
+
+
+def fleet_ca_missing(site: Site) -> tuple[str, str]:
+    with_fleet(site)
+    (site.root / "tls/ca.pem").unlink()
+    return "fleet.ca_file", "not found"
+
+
+def fleet_broker_unencrypted_beyond_this_pc(site: Site) -> tuple[str, str]:
+    with_fleet(site, "mqtt://broker.example.com:1883")
+    return "fleet.broker", "not encrypted"
+
+
+def fleet_broker_not_mqtt(site: Site) -> tuple[str, str]:
+    with_fleet(site, "https://broker.example.com/")
+    return "fleet.broker", "mqtts://HOST:8883"
+
+
+def fleet_broker_password_in_the_url(site: Site) -> tuple[str, str]:
+    with_fleet(site, "mqtts://till:secret@broker.example.com")
+    return "fleet.broker", "no user or password in the URL"
+
+
 CASES: list[Breakage] = [
     token_missing, token_empty, token_world_readable, token_not_text, token_is_a_directory,
     private_key_world_readable, private_key_is_a_directory, alipay_public_key_garbage, auth_token_world_readable,
     outbox_key_missing, outbox_key_short, outbox_key_world_readable, concurrency_zero, max_pending_negative,
     timeout_not_a_number, printer_address_without_host, state_dir_is_a_file, unknown_unix_group,
-    unix_socket_is_a_file,
+    unix_socket_is_a_file, fleet_key_missing, fleet_key_world_readable, fleet_key_is_the_outbox_key,
+    fleet_password_missing, fleet_password_world_readable, fleet_password_empty, fleet_ca_not_a_certificate,
+    fleet_ca_missing, fleet_broker_unencrypted_beyond_this_pc, fleet_broker_not_mqtt, fleet_broker_password_in_the_url,
 ]  # fmt: skip
 
 
@@ -254,6 +332,14 @@ def test_a_database_newer_than_this_agent_is_refused_in_one_line(site: Site,
 
 def test_a_working_set_up_passes_the_check(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "check", "--config", str(site.config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
+@pytest.mark.parametrize("broker", ["mqtts://broker.example.com", "wss://broker.example.com/mqtt",
+                                    "mqtt://127.0.0.1:1883", "ws://[::1]:8080/mqtt"])  # fmt: skip
+def test_a_working_fleet_set_up_passes_the_check(site: Site, capsys: pytest.CaptureFixture[str], broker: str) -> None:
+    with_fleet(site, broker)
+    assert main(["config", "check", "--config", str(site.config), "--json"]) == 0, capsys.readouterr()
     assert json.loads(capsys.readouterr().out)["ok"] is True
 
 

@@ -117,7 +117,8 @@ def test_ids_take_ascii_only_and_no_trailing_newline(tmp_path: Path, key: str, l
 NUMERIC = [f for f in describe(AgentConfig) if "integer" in f.type or "number" in f.type]
 # What an optional table needs besides the setting under test.
 REQUIRED_IN = {"printer": 'uri = "tcp://127.0.0.1:9100"', "scanners[]": 'path = "/dev/ttyACM0"',
-               "camera": 'source = "/dev/video0"', "members": 'template_id = "20240101000000000001"'}  # fmt: skip
+               "camera": 'source = "/dev/video0"', "members": 'template_id = "20240101000000000001"',
+               "fleet": 'chain = "acme"\nbroker = "mqtts://broker.example.com"'}  # fmt: skip
 
 
 def with_setting(key: str, value: str) -> str:
@@ -163,5 +164,37 @@ def test_a_number_out_of_range_is_an_error_naming_its_key(tmp_path: Path, field:
 def test_the_refusal_says_what_is_allowed(tmp_path: Path, key: str, value: str, words: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(with_setting(key, value), source="agent.toml", base_dir=tmp_path)
+    assert [p.key for p in info.value.problems] == [key]
+    assert words in info.value.problems[0].message
+
+
+# ---- [fleet] ------------------------------------------------------------------------------------------
+
+
+def test_a_fleet_section_needs_only_the_chain_and_the_broker(tmp_path: Path) -> None:
+    config = parse_config(GOOD + '[fleet]\nchain = "acme"\nbroker = "wss://broker.example.com/mqtt"\n',
+                          source="agent.toml", base_dir=tmp_path)  # fmt: skip
+    assert config.fleet is not None
+    assert (config.fleet.key_file, config.fleet.password_file) == (Path("/etc/posagent/fleet.key"),
+                                                                   Path("/etc/posagent/fleet_password"))  # fmt: skip
+    assert (config.fleet.username, config.fleet.client_id, config.fleet.ca_file) == (None, None, None)
+    assert config.fleet.session_expiry_hours == 168.0 and config.fleet.status_interval_seconds == 5.0
+    assert parse_config(GOOD, source="agent.toml", base_dir=tmp_path).fleet is None  # off when absent
+
+
+@pytest.mark.parametrize(("line", "key", "words"), [
+    ('chain = "ac-me"', "fleet.chain", "letters or digits"),
+    ('broker = "mqtt://broker.example.com"', "fleet.broker", "not encrypted"),
+    ('broker = "mqtts://till:pw@broker.example.com"', "fleet.broker", "no user or password"),
+    ('client_id = "till one"', "fleet.client_id", "letters, digits"),
+    ('username = ""', "fleet.username", "letters, digits"),
+    ('key_file = "keys/outbox.key"', "fleet.key_file", "must not be the outbox key"),
+])  # fmt: skip
+def test_fleet_settings_that_cannot_work_are_refused(tmp_path: Path, line: str, key: str, words: str) -> None:
+    fields = {"chain": 'chain = "acme"', "broker": 'broker = "mqtts://broker.example.com"'}
+    fields[line.split(" = ", maxsplit=1)[0]] = line
+    text = GOOD + '\n[outbox]\nkey_file = "keys/outbox.key"\n\n[fleet]\n' + "\n".join(fields.values()) + "\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="agent.toml", base_dir=tmp_path)
     assert [p.key for p in info.value.problems] == [key]
     assert words in info.value.problems[0].message

@@ -391,3 +391,34 @@ def test_a_real_outbox_feeds_the_outbox_metrics(tmp_path: Path) -> None:
     }
     assert value(samples, "posagent_outbox_database_bytes") == size_on_disk
     assert value(samples, "posagent_metrics_collect_errors_total", source="outbox") == 0.0
+
+
+# ---- the fleet link ---------------------------------------------------------------------------------
+
+
+def test_fleet_figures_only_when_the_link_is_configured_and_read_at_scrape(sources: Sources) -> None:
+    from agent.daemon.fleet_link.delivery import Outcome
+    from agent.daemon.fleet_link.state import DROP_REASONS, LinkState
+
+    assert not any(name.startswith("posagent_fleet") for name, _ in scrape(sources.metrics()))
+    state = LinkState(broker="mqtts://hq:8883", client_id="c", topic="posagent/acme/S1/T1/callback")
+    metrics = AgentMetrics(outbox_stats=sources.outbox_stats, devices=sources.device_list,
+                           ecr_connections=sources.ecr_connections, fleet=lambda: state)  # fmt: skip
+    first = scrape(metrics)
+    assert value(first, "posagent_fleet_connected") == 0.0  # still connecting
+    assert series(first, "posagent_fleet_messages_dropped_total") == {
+        frozenset({("reason", r)}): 0.0 for r in DROP_REASONS}  # every reason, zeros included: alerts have a series
+    state.connected(1.0, session_present=False)
+    state.subscription(True, "Granted QoS 1")
+    state.received = 4
+    state.delivered(Outcome.QUEUED, 2.0, acked=True)
+    state.delivered(Outcome.DUPLICATE, 3.0, acked=True)
+    state.drop("unopened", acked=True)
+    state.retrying = 1
+    later = scrape(metrics)
+    assert value(later, "posagent_fleet_connected") == 1.0
+    assert value(later, "posagent_fleet_messages_received_total") == 4.0
+    assert value(later, "posagent_fleet_messages_acked_total") == 3.0
+    assert value(later, "posagent_fleet_messages_settled_total", outcome="duplicate") == 1.0
+    assert value(later, "posagent_fleet_messages_dropped_total", reason="unopened") == 1.0
+    assert value(later, "posagent_fleet_messages_retrying") == 1.0

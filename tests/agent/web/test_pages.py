@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from agent.web import pages
-from agent.web.snapshot import DeadJob, DeviceRow, LogRow, PrintRow, ScanRow, Snapshot
+from agent.web.snapshot import DeadJob, DeviceRow, FleetRow, LogRow, PrintRow, ScanRow, Snapshot
 from tests.agent.web.samples import NOW, snapshot
 
 XSS = '"><script>alert(1)</script>'
@@ -211,3 +211,16 @@ def test_devices_are_listed_with_their_state() -> None:
 )  # fmt: skip
 def test_duration(seconds: float, text: str) -> None:
     assert pages.duration(seconds) == text
+
+
+def test_the_fleet_link_is_shown_when_configured_with_why_it_is_not_connected() -> None:
+    assert 'id="fleet"' not in pages.status_page(snapshot(), csrf=CSRF, version=1)  # no [fleet]: no row
+    up = FleetRow("connected", NOW - 60, "mqtts://broker.example.com:8883", True, NOW - 5, "", 12, 1, 0)
+    text = "".join(Parsed(pages.status_page(snapshot(fleet=up), csrf=CSRF, version=1)).text)
+    assert "Fleet link" in text and "connected" in text and "mqtts://broker.example.com:8883" in text
+    assert "12 received, 1 dropped" in text
+    down = FleetRow("disconnected", NOW, f"wss://hq{XSS}", False, None, f"refused {XSS}", 0, 0, 2)
+    document = pages.status_page(snapshot(fleet=down), csrf=CSRF, version=1)
+    assert XSS not in document
+    text = "".join(Parsed(document).text)
+    assert f"refused {XSS}" in text and "no callback yet" in text and "2 waiting for the outbox" in text

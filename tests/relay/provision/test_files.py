@@ -85,7 +85,7 @@ def test_running_it_again_changes_nothing_and_the_acl_follows_what_is_provisione
     (["--chain", "acme", "--store", "S1-x", "--till", "T1"], "store id: 1-16 letters or digits"),
     (["--chain", "acme", "--store", "S1"], "needs both --store and --till"),
     (["--chain", "acme", "--viewer", "S1-T1"], "no '-'"),
-    (["--chain", "acme", "--store", "S1", "--till", "T2", "--broker", "mqtt://broker.example.com"], "no TLS"),
+    (["--chain", "acme", "--store", "S1", "--till", "T2", "--broker", "mqtt://broker.example.com"], "is not encrypted"),
     (["--chain", "ac/me", "--relay"], "--chain: 1-16 letters or digits"),
     (["--chain", "acme", "--store", "S1", "--till", "T1", "--callback-url", "cards.example.com"], "--callback-url: the"),
 ])  # fmt: skip
