@@ -102,7 +102,7 @@ def main() -> None:
                             except TimeoutError:
                                 break
                         jobs = ecr.request("outbox.list", {"state": "dead"}).get("jobs", [])
-                    results[ref] = (opened, [j.get("reason") for j in jobs])
+                    results[ref] = (opened, [j.get("last_error") for j in jobs])
                 away = time.monotonic() - away_since
         finally:
             forwarding.stop()
