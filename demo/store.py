@@ -6,7 +6,9 @@
     camera   posagent-sim camera    (a live MJPEG camera)
     agent    posagent run           (the daemon, as systemd would start it)
 
-Used by the README's first command (demo/store_demo.py) and by the end-to-end journey test.
+Used by the README's first command (demo/store_demo.py) and by the end-to-end journey test; its parts
+(`start_merchant`: keys, gateway, card template; `start_till`: printer, scanner, camera and the agent) also
+build the chain demo's stores (demo/chain.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 APP_ID = "2021000000000001"
 PAID_CODE = "281012345678901234"  # the gateway simulator pays codes whose third digit is not 9
+CARD_PREFIX = "LOTUS"
 
 
 class DemoError(RuntimeError):
@@ -51,11 +54,16 @@ class Child:
     first_line: str = ""
 
     @classmethod
-    def start(cls, name: str, argv: list[str], log: Path, *, read_first_line: bool = True) -> Child:
+    def start(cls, name: str, argv: list[str], log: Path, *, read_first_line: bool = True,
+              into: list[Child] | None = None) -> Child:  # fmt: skip
+        """Start it; `into` holds it from the moment it runs (before its first line), so whoever stops
+        everything on an interruption stops it too."""
         handle = log.open("a")
         process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE if read_first_line else handle,
                                    stderr=handle, text=True)  # fmt: skip
         child = cls(name, process)
+        if into is not None:
+            into.append(child)
         if read_first_line:
             assert process.stdout is not None
             child.first_line = process.stdout.readline().strip()
@@ -79,12 +87,69 @@ class Child:
                 self.process.wait()
 
 
+def stop_all(children: list[Child]) -> None:
+    """Stop every child, the last started first (the agents before the devices and the gateway they use)."""
+    for child in reversed(children):
+        child.stop()
+
+
+@dataclass
+class Merchant:
+    """The merchant's side, shared by every store of the app: its keys, Alipay (the simulated gateway) and the
+    card template with its form."""
+
+    work: Path
+    keys: Path
+    gateway_url: str
+    template_id: str = ""
+
+    @property
+    def admin_url(self) -> str:
+        return self.gateway_url.rsplit("/", 1)[0] + "/__admin"
+
+    def inspect(self) -> dict[str, Any]:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.admin_url}/inspect", timeout=10) as answer:  # noqa: S310 (loopback)
+            data: dict[str, Any] = json.load(answer)
+        return data
+
+
+@dataclass(frozen=True)
+class TillPlace:
+    """Which till of which store: `[store]` of its agent.toml."""
+
+    store_id: str = "SH01"
+    till_id: str = "T1"
+    name: str = "Lotus Tea House"
+
+
+@dataclass
+class Till:
+    """One till: its printer (slips as PNG), serial scanner, camera (optional) and the agent, as a technician
+    sets them up on the store PC."""
+
+    work: Path
+    place: TillPlace
+    ecr_port: int
+    status_port: int
+    token: str
+    slips: Path
+    agent: Child
+    scanner: Child
+    camera: Child | None = None
+
+    @property
+    def config(self) -> Path:
+        return self.work / "agent.toml"
+
+
 @dataclass
 class SimulatedStore:
     work: Path
     gateway_url: str = ""
     template_id: str = ""
-    card_prefix: str = "LOTUS"
+    card_prefix: str = CARD_PREFIX
     ecr_port: int = 0
     status_port: int = 0
     token: str = ""
@@ -94,8 +159,7 @@ class SimulatedStore:
     camera: Child | None = None
 
     def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop()
+        stop_all(self.children)
 
     @property
     def admin_url(self) -> str:
@@ -126,115 +190,147 @@ def free_port() -> int:
 
 def build_store(work: Path, say: Callable[[str], None] = lambda text: None) -> SimulatedStore:
     """Set up the merchant's side (keys, template, form) and start every device and the agent."""
-    from offline_queue import create_key_file
-
     if work.exists():
         shutil.rmtree(work)
-    keys, logs = work / "keys", work / "logs"
-    keys.mkdir(parents=True)
-    logs.mkdir()
     store = SimulatedStore(work=work, slips=work / "slips")
     try:
-        generated = cli("posagent", "keys", "generate", "--out", str(keys), "--json")
-        say(f"app key pair in {keys} (private key mode 0600)")
-        gateway = Child.start("gateway", [str(BIN / "posagent-sim"), "gateway", "--port", "0", "--state-dir",
-                                          str(work / "gateway"), "--app", f"{APP_ID}={generated['public_key_file']}"],
-                              logs / "gateway.log")  # fmt: skip
-        store.children.append(gateway)
-        store.gateway_url = gateway.first_line
-        shutil.copy(work / "gateway" / "alipay_public_key.pem", keys / "alipay_public_key.pem")
-        say(f"simulated Alipay gateway at {store.gateway_url}")
-
-        config = work / "agent.toml"
-        config.write_text(_config_text(store, printer_port=0, scanner_path="", camera_url="", callback_port=0,
-                                       with_devices=False))  # fmt: skip
-        os.environ["POSAGENT_CONFIG"] = str(config)
-        spec_dir = work / "template"
-        shutil.copytree(ROOT / "deploy" / "examples", spec_dir)
-        template = cli("posagent", "card", "create-template", str(spec_dir / "card-template.toml"), "--json")
-        store.template_id = template["template_id"]
-        cli("posagent", "card", "set-form", store.template_id, "--required", "mobile,name", "--optional",
-            "gender,birthday", "--json")  # fmt: skip
-        say(f"card template {store.template_id} created from deploy/examples/card-template.toml; form set")
-
-        printer = Child.start("printer", [str(BIN / "posagent-sim"), "printer", "--port", "0", "--out",
-                                          str(store.slips), "--width", "80"], logs / "printer.log")  # fmt: skip
-        store.children.append(printer)
-        printer_port = int(printer.first_line.split(" on ", 1)[1].split(",", 1)[0].rsplit(":", 1)[1])
-        scanner_link = str(work / "dev" / "serial-scanner")
-        store.scanner = Child.start("scanner", [str(BIN / "posagent-sim"), "scanner", "--link", scanner_link],
-                                    logs / "scanner.log")  # fmt: skip
-        store.children.append(store.scanner)
-        store.camera = Child.start("camera", [str(BIN / "posagent-sim"), "camera", "--serve", "--scene", "empty"],
-                                   logs / "camera.log")  # fmt: skip
-        store.children.append(store.camera)
-        say(f"printer on 127.0.0.1:{printer_port} (slips in {store.slips}), serial scanner "
-            f"{store.scanner.first_line}, camera {store.camera.first_line}")  # fmt: skip
-
-        store.token = "demo-" + os.urandom(16).hex()
-        (keys / "ecr_token").write_text(store.token)
-        os.chmod(keys / "ecr_token", 0o600)
-        create_key_file(keys / "outbox.key")
-        store.ecr_port, store.status_port = free_port(), free_port()
-        config.write_text(_config_text(store, printer_port=printer_port, scanner_path=store.scanner.first_line,
-                                       camera_url=store.camera.first_line, callback_port=free_port(),
-                                       with_devices=True))  # fmt: skip
-        agent = Child.start("agent", [str(BIN / "posagent"), "run", "--config", str(config)], logs / "agent.log",
-                            read_first_line=False)  # fmt: skip
-        store.children.append(agent)
-        _wait_listening(store.ecr_port, agent, logs / "agent.log")
-        say(f"agent running (ECR on 127.0.0.1:{store.ecr_port}, log {logs / 'agent.log'})")
-        say(f"status page http://127.0.0.1:{store.status_port}/ (log in with the token in {keys / 'ecr_token'})")
+        merchant = start_merchant(work, store.children, say)
+        store.gateway_url, store.template_id = merchant.gateway_url, merchant.template_id
+        callback_port = free_port()
+        till = start_till(work, merchant, store.children, say,
+                          callback_url=f"http://127.0.0.1:{callback_port}/alipay/open-card",
+                          callback_port=callback_port)  # fmt: skip
+        store.ecr_port, store.status_port, store.token = till.ecr_port, till.status_port, till.token
+        store.scanner, store.camera = till.scanner, till.camera
     except BaseException:
         store.stop()
         raise
     return store
 
 
-def _wait_listening(port: int, agent: Child, log: Path, timeout: float = 30.0) -> None:
+def start_merchant(work: Path, children: list[Child], say: Callable[[str], None]) -> Merchant:
+    """The merchant's app key pair, the simulated Alipay gateway that knows it, and the card template from
+    deploy/examples/card-template.toml with its form (`posagent card ...`, run with the config in `work`)."""
+    keys, logs = work / "keys", work / "logs"
+    keys.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(exist_ok=True)
+    generated = cli("posagent", "keys", "generate", "--out", str(keys), "--json")
+    say(f"app key pair in {keys} (private key mode 0600)")
+    gateway = Child.start("gateway", [str(BIN / "posagent-sim"), "gateway", "--port", "0", "--state-dir",
+                                      str(work / "gateway"), "--app", f"{APP_ID}={generated['public_key_file']}"],
+                          logs / "gateway.log", into=children)  # fmt: skip
+    merchant = Merchant(work, keys, gateway.first_line)
+    shutil.copy(work / "gateway" / "alipay_public_key.pem", keys / "alipay_public_key.pem")
+    say(f"simulated Alipay gateway at {merchant.gateway_url}")
+
+    config = work / "agent.toml"
+    config.write_text(_alipay_config(merchant.gateway_url, TillPlace()))
+    os.environ["POSAGENT_CONFIG"] = str(config)
+    spec_dir = work / "template"
+    shutil.copytree(ROOT / "deploy" / "examples", spec_dir, dirs_exist_ok=True)
+    template = cli("posagent", "card", "create-template", str(spec_dir / "card-template.toml"), "--json")
+    merchant.template_id = template["template_id"]
+    cli("posagent", "card", "set-form", merchant.template_id, "--required", "mobile,name", "--optional",
+        "gender,birthday", "--json")  # fmt: skip
+    say(f"card template {merchant.template_id} created from deploy/examples/card-template.toml; form set")
+    return merchant
+
+
+def start_till(work: Path, merchant: Merchant, children: list[Child], say: Callable[[str], None], *,
+               place: TillPlace = TillPlace(), callback_url: str, callback_port: int | None = None,
+               camera: bool = True, fleet: str = "") -> Till:  # fmt: skip
+    """A till in `work`: printer, serial scanner, camera (optional) and `posagent run` with its agent.toml.
+    `callback_url` is where Alipay sends the customer (the agent's own listener on `callback_port`, or the
+    chain's relay); `fleet` is the [fleet] section, if any. The app's keys are copied from the merchant's,
+    as a technician installs them on each store PC."""
+    from offline_queue import create_key_file
+
+    keys, logs, slips = work / "keys", work / "logs", work / "slips"
+    keys.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(exist_ok=True)
+    if keys != merchant.keys:
+        for name in ("app_private_key.pem", "alipay_public_key.pem"):
+            shutil.copy(merchant.keys / name, keys / name)
+            os.chmod(keys / name, 0o600)
+    printer = Child.start("printer", [str(BIN / "posagent-sim"), "printer", "--port", "0", "--out", str(slips),
+                                      "--width", "80"], logs / "printer.log", into=children)  # fmt: skip
+    printer_port = int(printer.first_line.split(" on ", 1)[1].split(",", 1)[0].rsplit(":", 1)[1])
+    scanner = Child.start("scanner", [str(BIN / "posagent-sim"), "scanner", "--link",
+                                      str(work / "dev" / "serial-scanner")], logs / "scanner.log",
+                          into=children)  # fmt: skip
+    camera_child = None
+    if camera:
+        camera_child = Child.start("camera", [str(BIN / "posagent-sim"), "camera", "--serve", "--scene", "empty"],
+                                   logs / "camera.log", into=children)  # fmt: skip
+    say(f"printer on 127.0.0.1:{printer_port} (slips in {slips}), serial scanner {scanner.first_line}"
+        + (f", camera {camera_child.first_line}" if camera_child else ""))  # fmt: skip
+
+    token = "demo-" + os.urandom(16).hex()
+    (keys / "ecr_token").write_text(token)
+    os.chmod(keys / "ecr_token", 0o600)
+    create_key_file(keys / "outbox.key")
+    ecr_port, status_port = free_port(), free_port()
+    config = work / "agent.toml"
+    config.write_text(_alipay_config(merchant.gateway_url, place) + _devices_config(
+        work, template_id=merchant.template_id, ecr_port=ecr_port, status_port=status_port, printer_port=printer_port,
+        scanner_path=scanner.first_line, camera_url=camera_child.first_line if camera_child else None,
+        callback_url=callback_url, callback_port=callback_port) + fleet)  # fmt: skip
+    agent = Child.start("agent", [str(BIN / "posagent"), "run", "--config", str(config)], logs / "agent.log",
+                        read_first_line=False, into=children)  # fmt: skip
+    wait_listening(ecr_port, agent, logs / "agent.log")
+    say(f"agent running (ECR on 127.0.0.1:{ecr_port}, log {logs / 'agent.log'})")
+    say(f"status page http://127.0.0.1:{status_port}/ (log in with the token in {keys / 'ecr_token'})")
+    return Till(work, place, ecr_port, status_port, token, slips, agent, scanner, camera_child)
+
+
+def wait_listening(port: int, child: Child, log: Path, timeout: float = 30.0) -> None:
     import socket
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if agent.process.poll() is not None:
-            raise DemoError(f"the agent exited:\n{log.read_text()[-3000:]}")
+        if child.process.poll() is not None:
+            raise DemoError(f"the {child.name} exited:\n{log.read_text()[-3000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise DemoError(f"the agent did not start listening:\n{log.read_text()[-3000:]}")
+    raise DemoError(f"the {child.name} did not start listening:\n{log.read_text()[-3000:]}")
 
 
-def _config_text(store: SimulatedStore, *, printer_port: int, scanner_path: str, camera_url: str,
-                 callback_port: int, with_devices: bool) -> str:  # fmt: skip
-    text = f"""[alipay]
+def _alipay_config(gateway_url: str, place: TillPlace) -> str:
+    return f"""[alipay]
 app_id = "{APP_ID}"
-gateway = "{store.gateway_url}"
+gateway = "{gateway_url}"
 app_private_key_file = "keys/app_private_key.pem"
 alipay_public_key_file = "keys/alipay_public_key.pem"
 
 [store]
-id = "SH01"
-till_id = "T1"
-name = "Lotus Tea House"
+id = "{place.store_id}"
+till_id = "{place.till_id}"
+name = "{place.name}"
 
 [paths]
 state_dir = "state"
 """
-    if not with_devices:
-        return text
-    return text + f"""
+
+
+def _devices_config(work: Path, *, template_id: str, ecr_port: int, status_port: int, printer_port: int,
+                    scanner_path: str, camera_url: str | None, callback_url: str,
+                    callback_port: int | None) -> str:  # fmt: skip
+    camera = f'\n[camera]\nsource = "{camera_url}"\n' if camera_url else ""
+    callback = f"\n[callback]\nport = {callback_port}\n" if callback_port is not None else ""
+    return f"""
 [ecr]
 token_file = "keys/ecr_token"
-tcp_port = {store.ecr_port}
-unix_socket = "{store.work / 'run' / 'ecr.sock'}"
+tcp_port = {ecr_port}
+unix_socket = "{work / 'run' / 'ecr.sock'}"
 
 [outbox]
 key_file = "keys/outbox.key"
 
 [codes]
-card_prefixes = ["{store.card_prefix}"]
+card_prefixes = ["{CARD_PREFIX}"]
 
 [printer]
 uri = "tcp://127.0.0.1:{printer_port}"
@@ -242,21 +338,15 @@ paper_mm = 80
 
 [[scanners]]
 path = "{scanner_path}"
-
-[camera]
-source = "{camera_url}"
-
+{camera}
 [members]
-template_id = "{store.template_id}"
-callback_url = "http://127.0.0.1:{callback_port}/alipay/open-card"
+template_id = "{template_id}"
+callback_url = "{callback_url}"
 level = "VIP1"
 initial_points = "100"
-
-[callback]
-port = {callback_port}
-
+{callback}
 [status_page]
-port = {store.status_port}
+port = {status_port}
 """
 
 

@@ -5,6 +5,7 @@ agent's CLI never imports the relay):
     posagent fleet status --config FILE [--json]
     posagent fleet provision --hq DIR --chain C --store S --till T [--broker URL] [--ca-file F]
     posagent fleet provision --hq DIR --chain C --relay [NAME] | --viewer [NAME]
+    posagent fleet broker-config --hq DIR [--host NAME ...] [--port 8883] [--ws-port 443] [--make-ca]
 
 Exit codes: 0 done; 2 bad arguments or config (one line per problem, naming the setting); 4 the broker
 could not be reached (fleet status); 1 a bug.
@@ -78,6 +79,22 @@ def register(subparsers: Any) -> None:
     prov.add_argument("--json", action="store_true", help="print machine-readable JSON")
     prov.set_defaults(handler=cmd_fleet_provision)
 
+    conf = fleet_sub.add_parser("broker-config", help="headquarters' Mosquitto configuration (and a private CA)",
+                                description=_BROKER_CONFIG_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    conf.add_argument("--hq", metavar="DIR", required=True, type=Path, help="headquarters' fleet folder")
+    conf.add_argument("--host", metavar="NAME", action="append", help="with --make-ca: a DNS name or address the "
+                      "tills and the relay reach the broker by (repeat for each)")  # fmt: skip
+    conf.add_argument("--port", type=int, default=8883, help="MQTT over TLS (default 8883)")
+    conf.add_argument("--ws-port", type=int, default=443, help="MQTT over WebSockets over TLS (default 443)")
+    conf.add_argument("--bind", metavar="ADDRESS", help="listen on this address only (default: every address)")
+    conf.add_argument("--make-ca", action="store_true", help="a private CA and the broker's certificate, for a "
+                      "chain without its own PKI (kept when run again)")  # fmt: skip
+    conf.add_argument("--broker-dir", metavar="DIR", type=Path, help="where the broker's machine keeps copies of "
+                      "the files (e.g. /etc/mosquitto/posagent); default: they are read in --hq where they are")
+    conf.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    conf.set_defaults(handler=cmd_fleet_broker_config)
+
 
 _PROVISION_HELP = """\
 Writes an account's credentials at headquarters and a bundle for its machine (docs/fleet.md, provisioning):
@@ -87,7 +104,23 @@ Writes an account's credentials at headquarters and a bundle for its machine (do
   HQ/bundles/<name>/           the till's fleet.key, fleet_password and fleet.toml ([fleet] to paste),
                                or the relay's / viewer's password and config sections
 
-Running it again changes nothing: the key and the password are kept. Exit codes: 0 done; 2 refused."""
+Running it again changes nothing: the key and the password are kept. HQ/ca.pem, when `posagent fleet
+broker-config --make-ca` made it, goes into every bundle unless --ca-file says otherwise. Exit codes: 0 done;
+2 refused."""
+
+_BROKER_CONFIG_HELP = """\
+Writes headquarters' Mosquitto configuration for the chain (docs/fleet.md, the broker):
+
+  HQ/broker/posagent.conf      a conf.d snippet: TLS and WebSocket-over-TLS listeners, no anonymous
+                               login, HQ/passwd and HQ/acl, persistence, queues sized for tills away
+                               for days; each choice explained in it
+  with --make-ca:
+  HQ/ca.pem, HQ/ca/ca.key      a private CA (key 0600); `posagent fleet provision` then puts ca.pem in
+                               every bundle
+  HQ/broker/broker.pem, .key   the broker's certificate for the --host names, and its key (0600)
+
+Running it again keeps the CA, and the broker certificate while it fits the names and is not near its
+end. Exit codes: 0 done; 2 refused."""
 
 
 def _refused(source: str, exc: ConfigError) -> int:
@@ -205,6 +238,42 @@ def cmd_fleet_provision(args: argparse.Namespace) -> int:
         "new " + " and ".join(w for w, new in (("key", done.new_key), ("password", done.new_password)) if new))
     print(f"provisioned {account.role} {account.name} of chain {args.chain} ({kept})")
     print(f"bundle: {done.bundle}")
+    for note in done.notes:
+        print(f"next: {note}")
+    return EXIT_OK
+
+
+# --- fleet broker-config -----------------------------------------------------------------------------------
+
+
+def cmd_fleet_broker_config(args: argparse.Namespace) -> int:
+    from .provision.broker_files import write_broker_config  # noqa: PLC0415
+
+    try:
+        done = write_broker_config(args.hq, hosts=args.host, port=args.port, ws_port=args.ws_port, bind=args.bind,
+                                   make_ca_files=args.make_ca, broker_dir=args.broker_dir)  # fmt: skip
+    except ProvisionError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "error": {"message": str(exc)}}))
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    until = done.certificate_until.date().isoformat() if done.certificate_until else None
+    if args.json:
+        print(json.dumps({"ok": True, "config": str(done.conf_file), "port": done.conf.port,
+                          "ws_port": done.conf.ws_port, "ca_file": str(done.ca_file) if done.ca_file else None,
+                          "new_ca": done.new_ca, "certificate": str(done.certificate) if done.certificate else None,
+                          "certificate_names": done.certificate_names, "certificate_until": until,
+                          "new_certificate": done.new_certificate, "files": [str(f) for f in done.files],
+                          "next": done.notes}, indent=2))  # fmt: skip
+        return EXIT_OK
+    print(f"wrote {done.conf_file}: MQTT over TLS on port {done.conf.port}, MQTT over WebSockets over TLS on port "
+          f"{done.conf.ws_port}")  # fmt: skip
+    if done.ca_file is not None:
+        print(f"CA: {done.ca_file} ({'new' if done.new_ca else 'kept'})")
+    if done.certificate is not None:
+        print(f"broker certificate: {done.certificate} for {done.certificate_names} "
+              f"({'new' if done.new_certificate else 'kept'}, valid until {until})")  # fmt: skip
     for note in done.notes:
         print(f"next: {note}")
     return EXIT_OK

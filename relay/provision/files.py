@@ -4,6 +4,8 @@
     HQ/keys/<store>-<till>.key        the till's fleet key, headquarters' copy (0600): the relay's [keys] dir
     HQ/passwd                         the broker's password file (by mosquitto_passwd; hashes only)
     HQ/acl                            the broker's ACL, regenerated from fleet.json
+    HQ/ca.pem                         read, not written: the chain's CA (`posagent fleet broker-config --make-ca`),
+                                      put in every bundle when --ca-file is not given
     HQ/bundles/<name>/                what the account's machine needs, all 0600:
         till:   fleet.key, fleet_password, fleet.toml ([fleet] to paste), fleet-ca.pem (with --ca-file)
         relay:  relay_password, relay.toml ([chain] [broker] [keys] to start the relay's config from)
@@ -33,6 +35,7 @@ from ..config import public_url_problem
 from .accounts import Account, ProvisionError, Registry, acl_text, service_snippet, till_snippet
 
 BROKER_PLACEHOLDER = "mqtts://BROKER.EXAMPLE:8883"
+CHAIN_CA = "ca.pem"  # HQ/ca.pem: the chain's private CA (broker-config --make-ca), the default --ca-file
 
 
 def mosquitto_passwd() -> str | None:
@@ -52,7 +55,7 @@ class Provisioned:
     notes: list[str] = field(default_factory=list)  # what the operator must do next
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write `path` (0600) atomically: a reader sees the old file or the new one, never half."""
     temporary = path.with_name(f".{path.name}.tmp")
     with contextlib.suppress(FileNotFoundError):
@@ -66,13 +69,13 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def _folder(path: Path) -> Path:
+def private_folder(path: Path) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
 @contextlib.contextmanager
-def _locked(hq: Path) -> Iterator[None]:
+def locked(hq: Path) -> Iterator[None]:
     with open(hq / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
@@ -115,8 +118,10 @@ def provision(hq: Path, chain: str, account: Account, *, broker: str | None = No
         raise ProvisionError(f"--callback-url: {problem}")
     if ca_file is not None and not ca_file.is_file():
         raise ProvisionError(f"--ca-file: {ca_file} does not exist")
-    hq = _folder(hq.resolve())
-    with _locked(hq):
+    hq = private_folder(hq.resolve())
+    if ca_file is None and (hq / CHAIN_CA).is_file():
+        ca_file = hq / CHAIN_CA  # the chain's own CA, from `posagent fleet broker-config --make-ca`
+    with locked(hq):
         return _provision(hq, chain, account, broker=broker, ca_file=ca_file, callback_url=callback_url)
 
 
@@ -127,7 +132,7 @@ def _provision(hq: Path, chain: str, account: Account, *, broker: str | None, ca
     registry.broker = broker or registry.broker
     registry.callback_url = callback_url or registry.callback_url
     broker_url = registry.broker or BROKER_PLACEHOLDER
-    bundle = _folder(_folder(hq / "bundles") / account.name)
+    bundle = private_folder(private_folder(hq / "bundles") / account.name)
     result = Provisioned(account, bundle)
     if registry.broker is None:
         result.notes.append(f"no --broker given yet: the snippet says {BROKER_PLACEHOLDER}; run again with --broker")
@@ -150,18 +155,18 @@ def _provision(hq: Path, chain: str, account: Account, *, broker: str | None, ca
         if ca_file is not None:
             _copy_private(ca_file, bundle / "ca.pem", result)
         ca = str(bundle / "ca.pem") if (bundle / "ca.pem").exists() else None
-        keys_dir = str(_folder(hq / "keys")) if account.role == "relay" else None
+        keys_dir = str(private_folder(hq / "keys")) if account.role == "relay" else None
         snippet = service_snippet(chain, account, broker_url, password_file=str(password_file), ca_file=ca,
                                   keys_dir=keys_dir)  # fmt: skip
         snippet_file = bundle / f"{account.role}.toml"
     for path, data in ((password_file, password.encode() + b"\n"), (snippet_file, snippet.encode())):
-        _write_private(path, data)
+        write_private(path, data)
         result.files.append(path)
-    _write_private(hq / "fleet.json", registry.to_json().encode())
+    write_private(hq / "fleet.json", registry.to_json().encode())
     result.files.append(hq / "fleet.json")
     _broker_password(hq, account.name, password, password_file, result)
     acl = hq / "acl"
-    _write_private(acl, acl_text(chain, registry.listed()).encode())
+    write_private(acl, acl_text(chain, registry.listed()).encode())
     os.chmod(acl, 0o644)  # no secret in it; the broker's user must read it
     result.files.append(acl)
     result.notes.append(f"reload the broker so it reads {hq / 'passwd'} and {acl} again: systemctl reload mosquitto "
@@ -170,7 +175,7 @@ def _provision(hq: Path, chain: str, account: Account, *, broker: str | None, ca
 
 
 def _till_key(hq: Path, account: Account, result: Provisioned) -> Path:
-    keys = _folder(hq / "keys")
+    keys = private_folder(hq / "keys")
     key = keys / f"{account.name}.key"
     if key.exists():
         try:
@@ -186,7 +191,7 @@ def _till_key(hq: Path, account: Account, result: Provisioned) -> Path:
 
 
 def _copy_private(source: Path, target: Path, result: Provisioned) -> None:
-    _write_private(target, source.read_bytes())
+    write_private(target, source.read_bytes())
     result.files.append(target)
 
 
@@ -198,7 +203,7 @@ def _broker_password(hq: Path, name: str, password: str, password_file: Path, re
                             f"`mosquitto_passwd -b PASSWORD_FILE {name} \"$(cat {password_file})\"`")  # fmt: skip
         return
     if not passwd.exists():
-        _write_private(passwd, b"")
+        write_private(passwd, b"")
     # The password on stdin (typed twice, as at a terminal), not as -b's argument: never in `ps` output.
     done = subprocess.run([tool, str(passwd), name], input=f"{password}\n{password}\n".encode(), capture_output=True,
                           check=False, timeout=30)  # fmt: skip

@@ -1,10 +1,13 @@
 """A real Eclipse Mosquitto for the tests, started by the tests on free loopback ports.
 
-Each broker gets its own folder with a generated configuration: a CA and a server certificate for
-127.0.0.1 / localhost (TLS on the MQTT listener and on the WebSocket listener), a password file
-(`mosquitto_passwd`), an ACL file with one block per user, and persistence. Users and ACLs can be added
-while it runs (SIGHUP reloads them), and it can be stopped gracefully, killed (-9) and restarted on the
-same ports with the same persistence file, as a chain's headquarters would see it happen.
+Each broker gets its own folder, set up with headquarters' own code: `posagent fleet broker-config
+--make-ca` (relay.provision.broker_files) writes the chain's broker config, a CA and the broker's
+certificate for 127.0.0.1 / localhost / ::1, and the password and ACL files where `posagent fleet
+provision` keeps them. The tests add only what a broker run by hand from a folder needs (the main
+config around that snippet: this user, the database and the log in the folder) and a fuller log.
+Users and ACLs can be added while it runs (SIGHUP reloads them), and it can be stopped gracefully,
+killed (-9) and restarted on the same ports with the same persistence file, as a chain's headquarters
+would see it happen.
 
     with Broker.start(tmp_path / "broker") as broker:
         broker.add_user("relay", "secret", ["topic write posagent/c1/+/+/callback"])
@@ -16,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import getpass
-import ipaddress
 import os
 import shutil
 import signal
@@ -28,13 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from relay.provision.broker_conf import local_main_conf
+from relay.provision.broker_files import write_broker_config
+from relay.provision.pki import broker_certificate, make_ca, parse_hosts, pem_certificate, pem_private_key
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"]
+# Beyond what headquarters logs: the tests read subscriptions in the log when something fails.
+TEST_LOGGING = ["log_type error", "log_type warning", "log_type notice", "log_type subscribe", "log_type unsubscribe",
+                "connection_messages true"]  # fmt: skip
 
 
 def free_port() -> int:
@@ -43,37 +49,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
 def make_tls_files(folder: Path) -> tuple[Path, Path, Path]:
-    """(ca.pem, server.pem, server.key): a throw-away CA and a server certificate for 127.0.0.1 and localhost."""
+    """(ca.pem, server.pem, server.key): another CA (as broker-config --make-ca makes one) and a server
+    certificate for 127.0.0.1 and localhost."""
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("posagent test CA")).issuer_name(_name("posagent test CA"))
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))  # fmt: skip
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-             x509.IPAddress(ipaddress.ip_address("::1"))]  # fmt: skip
-    server = (x509.CertificateBuilder().subject_name(_name("localhost")).issuer_name(ca.subject)
-              .public_key(server_key.public_key()).serial_number(x509.random_serial_number())
-              .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
-              .add_extension(x509.SubjectAlternativeName(names), critical=False)
-              .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-              .sign(ca_key, hashes.SHA256()))  # fmt: skip
+    ca = make_ca("test", now)
+    server = broker_certificate(ca, parse_hosts(LOOPBACK_NAMES), now)
     ca_file, cert_file, key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))  # fmt: skip
+    ca_file.write_bytes(pem_certificate(ca.certificate))
+    cert_file.write_bytes(pem_certificate(server.certificate))
+    key_file.write_bytes(pem_private_key(server.key))
     os.chmod(key_file, 0o600)
     return ca_file, cert_file, key_file
 
@@ -96,43 +82,16 @@ class Broker:
         if not Path(MOSQUITTO).exists():
             pytest.fail("the fleet tests need Eclipse Mosquitto: ./run test installs it (apt-get install mosquitto)")
         folder.mkdir(parents=True, exist_ok=True)
-        ca_file, cert_file, key_file = make_tls_files(folder / "tls")
-        broker = cls(folder, free_port(), free_port(), ca_file)
-        (folder / "passwd").write_text("")
-        os.chmod(folder / "passwd", 0o600)
+        port, ws_port = free_port(), free_port()
+        written = write_broker_config(folder, hosts=LOOPBACK_NAMES, port=port, ws_port=ws_port, bind="127.0.0.1",
+                                      make_ca_files=True, autosave_interval=autosave_interval)  # fmt: skip
+        assert written.ca_file is not None
+        broker = cls(folder, port, ws_port, written.ca_file)
         broker._write_acl()
         (folder / "data").mkdir(exist_ok=True)
-        (folder / "mosquitto.conf").write_text(f"""\
-user {getpass.getuser()}
-per_listener_settings false
-allow_anonymous false
-password_file {folder / "passwd"}
-acl_file {folder / "acl"}
-persistence true
-persistence_location {folder / "data"}/
-autosave_interval {autosave_interval}
-log_dest file {folder / "mosquitto.log"}
-log_type error
-log_type warning
-log_type notice
-log_type subscribe
-log_type unsubscribe
-connection_messages true
-max_queued_messages 100000
-max_inflight_messages 100
-
-listener {broker.port} 127.0.0.1
-protocol mqtt
-cafile {ca_file}
-certfile {cert_file}
-keyfile {key_file}
-
-listener {broker.ws_port} 127.0.0.1
-protocol websockets
-cafile {ca_file}
-certfile {cert_file}
-keyfile {key_file}
-""")
+        (folder / "mosquitto.conf").write_text(local_main_conf(
+            str(written.conf_file.parent), data_dir=str(folder / "data"), log_file=str(folder / "mosquitto.log"),
+            user=getpass.getuser(), extra=TEST_LOGGING))  # fmt: skip
         broker.launch()
         try:
             yield broker
