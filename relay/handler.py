@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 from agent.fleet.messages import Authorization, CallbackMessage, seal_callback
 from agent.members.callback_limits import CallbackLimiter
+from agent.throttled_log import ThrottledLog
 from agent.web.http import Request, Response
-from offline_queue.ratelimit import TokenBucket
 
 from . import pages
 from .checks import Refusal, RoutedCallback, route_callback
@@ -62,25 +62,6 @@ class Route:
     publish_timeout: float = 5.0
 
 
-class _RateLimitedLog:
-    """Warnings, a few per second at most; the rest are counted and said with the next one."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._bucket = TokenBucket(1.0, burst=5, now=clock())
-        self._unlogged = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        if not self._bucket.try_take(self._clock()):
-            self._unlogged += 1
-            return
-        if self._unlogged:
-            message += " (and %d more not logged)"
-            args = (*args, self._unlogged)
-            self._unlogged = 0
-        log.warning(message, *args)
-
-
 class CallbackRelay:
     def __init__(self, route: Route, keys: TillKeys, broker: Publisher, limiter: CallbackLimiter,
                  metrics: RelayMetrics, *, exchange: Exchange | None = None,
@@ -93,7 +74,7 @@ class CallbackRelay:
         self.metrics = metrics
         self.exchange = exchange
         self._clock, self._wall = clock, wall
-        self._log = _RateLimitedLog(clock)
+        self._log = ThrottledLog(log, clock, "callbacks refused or shed")
 
     async def answer(self, request: Request) -> Response:
         """The HTTP handler (the shell calls it)."""

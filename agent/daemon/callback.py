@@ -28,14 +28,15 @@ import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Protocol
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
+from agent.members.callback_checks import query_params
 from agent.members.callback_limits import CallbackLimiter, CallbackLimits
 from agent.members.open_card import CallbackError
 from agent.members.service import Callback
+from agent.throttled_log import ThrottledLog
 from agent.web import HttpServer, Limits, Request, Response
 from offline_queue import OutboxError
-from offline_queue.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -90,35 +91,7 @@ THANKS = _page(HTTPStatus.OK, ("谢谢", "Thank you"),
 
 def callback_params(request: Request) -> dict[str, str]:
     """The callback parameters of the request's query; raises CallbackError (400)."""
-    query = urlsplit(request.target).query
-    fields = [field for field in query.split("&") if field]
-    if len(fields) > MAX_PARAMETERS:
-        raise CallbackError(f"too many parameters ({len(fields)}; a callback has at most {MAX_PARAMETERS})")
-    params: dict[str, str] = {}
-    for key, value in parse_qsl("&".join(fields), keep_blank_values=True):
-        if key in params:
-            raise CallbackError(f"{key[:30]!r} is given twice")
-        params[key] = value
-    return params
-
-
-class _RefusalLog:
-    """Warnings about refused callbacks, a few per second at most; the rest are counted."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._bucket = TokenBucket(1.0, burst=5, now=clock())
-        self._unlogged = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        if not self._bucket.try_take(self._clock()):
-            self._unlogged += 1
-            return
-        if self._unlogged:
-            message += " (and %d more refusals not logged)"
-            args = (*args, self._unlogged)
-            self._unlogged = 0
-        log.warning(message, *args)
+    return query_params(urlsplit(request.target).query, MAX_PARAMETERS)
 
 
 class CallbackServer:
@@ -128,7 +101,7 @@ class CallbackServer:
         self.sink = sink
         self._clock = clock
         self.limiter = CallbackLimiter(limits or CallbackLimits(), now=clock())
-        self._refusals = _RefusalLog(clock)
+        self._refusals = ThrottledLog(log, clock, "callbacks refused")
         self.counts = {"accepted": 0, "refused": 0, "shed": 0, "failed": 0}  # for the bench and the tests
         self._http = HttpServer(host, port, self.answer, limits=LIMITS, name="open-card callback")
 

@@ -35,8 +35,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from agent.fleet.messages import CallbackMessage, FleetMessageError, TillStatus, encode_status
+from agent.throttled_log import ThrottledLog
 from offline_queue import Backoff
-from offline_queue.ratelimit import TokenBucket
 
 from .delivery import RETRY_BACKOFF, Held, Outcome, Retries, Verdict, open_message
 from .settings import RECEIVE_MAXIMUM, LinkSettings
@@ -109,29 +109,6 @@ class Received:
     handle: Handle
 
 
-class _DropLog:
-    """Warnings about dropped messages, a few per second at most (a flood must not flood the journal);
-    the ones not logged are counted and said once the flood is over."""
-
-    def __init__(self, clock: Callable[[], float], what: str) -> None:
-        self._clock = clock
-        self._what = what
-        self._bucket = TokenBucket(1.0, burst=5, now=clock())
-        self._unlogged = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        if not self._bucket.try_take(self._clock()):
-            self._unlogged += 1
-            return
-        self.flush()
-        log.warning(message, *args)
-
-    def flush(self) -> None:
-        if self._unlogged:
-            log.warning("fleet link: %d more %s, not logged one by one", self._unlogged, self._what)
-            self._unlogged = 0
-
-
 class FleetLink:
     """`deliver(message)` queues a callback's card opening (blocking; run in a worker thread) and says
     how it went; `status()` gives the till's current status."""
@@ -149,8 +126,8 @@ class FleetLink:
         self._retries: Retries[Handle] = Retries(retry_backoff)
         self._stopping = False
         self._schedule = StatusSchedule(settings.status_interval_seconds)
-        self._drops = _DropLog(time.monotonic, "messages dropped (not sealed for this till)")
-        self._refusals = _DropLog(time.monotonic, "callbacks refused")
+        self._drops = ThrottledLog(log, time.monotonic, "messages dropped (not sealed for this till)")
+        self._refusals = ThrottledLog(log, time.monotonic, "callbacks refused")
         self._generation = 0  # connections so far: written by paho's thread, read on the loop
         self._failures = 0  # connection attempts failed in a row (paho's thread)
         self._refusal: str | None = None  # the last CONNACK refusal, until its disconnect is reported
