@@ -18,19 +18,8 @@ from types import FrameType
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from demo.chain import build_chain, chain_journey, short
+from demo.narration import say, step
 from demo.store import ROOT, Child, DemoError, stop_all
-
-_steps = 0
-
-
-def step(text: str) -> None:
-    global _steps  # noqa: PLW0603 (a narration counter)
-    _steps += 1
-    print(f"\n\033[1m[{_steps}] {text}\033[0m", flush=True)
-
-
-def say(text: str) -> None:
-    print(f"    {text}", flush=True)
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:

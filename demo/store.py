@@ -87,6 +87,16 @@ class Child:
                 self.process.wait()
 
 
+def inspect_gateway(gateway_url: str) -> dict[str, Any]:
+    """What the simulated Alipay holds (cards, trades, counters), from its admin endpoint."""
+    import urllib.request
+
+    admin = gateway_url.rsplit("/", 1)[0] + "/__admin"
+    with urllib.request.urlopen(f"{admin}/inspect", timeout=10) as answer:  # noqa: S310 (loopback)
+        data: dict[str, Any] = json.load(answer)
+    return data
+
+
 def stop_all(children: list[Child]) -> None:
     """Stop every child, the last started first (the agents before the devices and the gateway they use)."""
     for child in reversed(children):
@@ -103,16 +113,8 @@ class Merchant:
     gateway_url: str
     template_id: str = ""
 
-    @property
-    def admin_url(self) -> str:
-        return self.gateway_url.rsplit("/", 1)[0] + "/__admin"
-
     def inspect(self) -> dict[str, Any]:
-        import urllib.request
-
-        with urllib.request.urlopen(f"{self.admin_url}/inspect", timeout=10) as answer:  # noqa: S310 (loopback)
-            data: dict[str, Any] = json.load(answer)
-        return data
+        return inspect_gateway(self.gateway_url)
 
 
 @dataclass(frozen=True)
@@ -161,16 +163,8 @@ class SimulatedStore:
     def stop(self) -> None:
         stop_all(self.children)
 
-    @property
-    def admin_url(self) -> str:
-        return self.gateway_url.rsplit("/", 1)[0] + "/__admin"
-
     def inspect(self) -> dict[str, Any]:
-        import urllib.request
-
-        with urllib.request.urlopen(f"{self.admin_url}/inspect", timeout=10) as answer:  # noqa: S310 (loopback)
-            data: dict[str, Any] = json.load(answer)
-        return data
+        return inspect_gateway(self.gateway_url)
 
 
 def china_now() -> str:

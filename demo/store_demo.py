@@ -13,19 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from demo.narration import say, step
 from demo.store import ROOT, DemoError, build_store, journey
-
-_steps = 0
-
-
-def step(text: str) -> None:
-    global _steps  # noqa: PLW0603 (a narration counter)
-    _steps += 1
-    print(f"\n\033[1m[{_steps}] {text}\033[0m", flush=True)
-
-
-def say(text: str) -> None:
-    print(f"    {text}", flush=True)
 
 
 def main() -> int:
