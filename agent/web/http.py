@@ -201,7 +201,10 @@ class HttpServer:
                 connection.shed()
             if self._serving:
                 await asyncio.wait(set(self._serving), timeout=2.0)
-            await self._server.wait_closed()
+            for task in list(self._serving):  # a connection that did not end when asked must not hold the stop
+                task.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
 
     # --- one connection -------------------------------------------------------------------------
 

@@ -206,7 +206,10 @@ class FleetLink:
             except (RuntimeError, ValueError) as exc:  # not connected any more
                 log.debug("fleet link: the stopped status was not sent: %s", exc)
         client.disconnect()  # a normal DISCONNECT: the broker drops the will and keeps the session
-        await asyncio.to_thread(client.loop_stop)
+        try:  # paho's thread may be inside a blocking (re)connect: the stop does not wait for it for long
+            await asyncio.wait_for(asyncio.to_thread(client.loop_stop), timeout)
+        except TimeoutError:
+            log.warning("fleet link: the MQTT client did not stop within %.0f s; leaving it", timeout)
         self.state.disconnected(self._clock(), "stopped")
         log.info("fleet link: disconnected (the broker keeps this till's callbacks until it is back)")
 
