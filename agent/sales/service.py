@@ -61,7 +61,7 @@ class PaymentSettings:
 
 
 def request_fingerprint(amount: str, subject: str, code: str | None, store_id: str | None,
-                        operator_id: str | None, member_card_no: str | None = None) -> str:  # fmt: skip
+                        operator_id: str | None, *, member_card_no: str | None = None) -> str:  # fmt: skip
     """Same sale_id + same request = same sale; the code is hashed, never stored."""
     parts: list[str | None] = [amount, subject, code, store_id, operator_id]
     if member_card_no is not None:  # appended only when given: sales recorded before it keep their fingerprint
@@ -110,7 +110,8 @@ class PaymentService:
             raise SaleError("BAD_REQUEST", str(exc)) from None
         if not subject or len(subject) > 256 or any(c in subject for c in "/=&"):
             raise SaleError("BAD_REQUEST", "subject must be 1-256 characters without / = &")
-        fingerprint = request_fingerprint(amount, subject, code_ref or code, store_id, operator_id, member_card_no)
+        fingerprint = request_fingerprint(amount, subject, code_ref or code, store_id, operator_id,
+                                          member_card_no=member_card_no)  # fmt: skip
         existing = self.store.get(sale_id)
         if existing is not None:
             sale, known = existing

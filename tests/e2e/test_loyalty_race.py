@@ -49,11 +49,11 @@ def test_two_tills_updating_one_card_at_once_end_with_the_newest_total(member_st
         bodies = [older, newer] if rng.random() < 0.5 else [newer, older]
         start = threading.Barrier(2)
 
-        def send(ecr: EcrClient, body: dict[str, Any]) -> None:
+        def send(ecr: EcrClient, body: dict[str, Any], start: threading.Barrier) -> None:
             start.wait(timeout=10)
             answers[body["update_id"]] = ecr.request("loyalty.update", body, timeout=20)["update"]["state"]
 
-        threads = [threading.Thread(target=send, args=(ecr, body)) for ecr, body in zip(tills, bodies, strict=True)]
+        threads = [threading.Thread(target=send, args=(ecr, body, start)) for ecr, body in zip(tills, bodies, strict=True)]
         for thread in threads:
             thread.start()
         for thread in threads:
