@@ -130,7 +130,8 @@ def slip_text(binary: Path) -> list[str]:
     return [line for line in lines if line]
 
 
-def walkthrough(store: Store, tmp_path: Path) -> str:
+def walkthrough(store: Store, secrets: list[str]) -> str:
+    """Run the walkthrough; `secrets` gets what must never appear in the transcript."""
     hide = {TOKEN: "<token>", str(store.scanner.path): "<scanner>"}
     ecr = RecordingClient(socket.create_connection(("127.0.0.1", store.daemon.port), timeout=10))
     with ecr:
@@ -159,6 +160,7 @@ def walkthrough(store: Store, tmp_path: Path) -> str:
                "does it; the till sees nothing until the card is open.")  # fmt: skip
         opened_by = open_card(url, mobile=MOBILE, name=NAME, follow_callback=True)
         assert opened_by.callback_status == 200, opened_by.error
+        secrets.append(opened_by.params["auth_code"])  # the customer's single-use authorisation
         t.note(f"customer: scans the slip, fills the form (mobile {mask_mobile(MOBILE)}), submits; "
                f"the agent's callback answers HTTP {opened_by.callback_status}")  # fmt: skip
 
@@ -211,8 +213,9 @@ def with_transcript(doc: str, transcript: str) -> str:
 
 def test_the_walkthrough_in_the_docs_is_what_the_agent_does(tmp_path: Path, simulated_gateway: GatewayStore) -> None:
     with member_store_with_scanner(tmp_path, simulated_gateway) as store:
-        transcript = walkthrough(store, tmp_path)
-    for secret in (TOKEN, MOBILE, NAME, example(Behaviour.PAID)):
+        secrets = [TOKEN, MOBILE, NAME, example(Behaviour.PAID)]
+        transcript = walkthrough(store, secrets)
+    for secret in secrets:
         assert secret not in transcript
     doc = DOC.read_text(encoding="utf-8")
     assert BEGIN in doc and END in doc, f"{DOC} lost its transcript markers"
