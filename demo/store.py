@@ -390,7 +390,7 @@ def journey(store: SimulatedStore, say: Callable[[str], None] = lambda text: Non
         store.camera.say("!clear")
         member = ecr.request("member.lookup", {"scan_id": scan["scan_id"]})["member"]
         say(f"camera read {scan['masked']}: member {member['card_no']}, level {member['level']}, "
-            f"{member['point']} points")  # fmt: skip
+            f"{member['points']} points")  # fmt: skip
 
         step("The customer pays: the payment code on the serial scanner")
         store.scanner.say(PAID_CODE)
@@ -398,7 +398,10 @@ def journey(store: SimulatedStore, say: Callable[[str], None] = lambda text: Non
         say(f"sale {paid['sale_id']}: {paid['state']}, trade {paid['trade_no']}, member {paid['member_card_no']}")
 
         step("Points for the purchase: loyalty.update with the new absolute value")
-        points = str(int(float(member["point"])) + 38)
+        # The demo has no loyalty system of record, so the look-up stands in for one. A real till sends the
+        # total its own loyalty system computed (docs/membership-walkthrough.md: a look-up plus an
+        # increment loses points when two tills serve one member at once).
+        points = str(int(float(member["points"])) + 38)
         ecr.request("loyalty.update", {"update_id": "PTS-1", "card_no": card_no, "points": points, "delta": "38",
                                        "reason": "purchase", "occur_time": china_now()})  # fmt: skip
         ecr.wait_for("loyalty.updated", lambda b: b["update_id"] == "PTS-1" and b["state"] == "done", timeout=60)

@@ -15,6 +15,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from agent.ecr import fields
@@ -57,12 +58,23 @@ def slip_view(enrollment: Enrollment, slip: EnrollmentSlip | None) -> dict[str, 
             "error_code": slip.error_code, "bytes_sent": slip.bytes_sent, "any_sent": slip.any_sent}  # fmt: skip
 
 
+def new_points_total(body: dict[str, Any]) -> str | None:
+    """`points` (canonical), or `point` (deprecated: the name member.lookup used to answer); both: the same."""
+    if "points_delta" in body:  # an increment would be applied to a total nobody here is the owner of
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "points_delta is not supported: send the new total as points "
+                            "(from your loyalty system), and the change shown to the customer as delta")  # fmt: skip
+    points, point = fields.points(body, "points"), fields.points(body, "point")
+    if points is not None and point is not None and Decimal(points) != Decimal(point):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "points and point (its deprecated name) differ: send points only")
+    return points if points is not None else point
+
+
 def loyalty_update_from(body: dict[str, Any]) -> LoyaltyUpdate:
     update = LoyaltyUpdate(
         update_id=fields.business_id(body, "update_id"),
         card_no=fields.business_id(body, "card_no", max_len=32),
         occur_time=fields.timestamp(body, "occur_time"),
-        point=fields.points(body, "points"), balance=fields.balance(body, "balance"),
+        point=new_points_total(body), balance=fields.balance(body, "balance"),
         level=fields.text(body, "level", required=False, max_len=64),
         changed_point=fields.points(body, "delta"),
         change_reason=fields.text(body, "reason", required=False, max_len=50),

@@ -118,6 +118,7 @@ class Operations:
         code = fields.digits(body, "code", max_len=64)
         store_id = fields.text(body, "store_id", required=False, max_len=32)
         operator_id = fields.text(body, "operator_id", required=False, max_len=28)
+        member_card_no = fields.optional_id(body, "member_card_no", max_len=32)  # the card_no rule
         if scan_id and code:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "give scan_id or code, not both")
         existing = self.payments.get(sale_id)
@@ -129,7 +130,8 @@ class Operations:
         try:
             sale = self.payments.start(sale_id=sale_id, amount=amount, subject=subject or "", code=code,
                                        store_id=store_id, operator_id=operator_id,
-                                       code_ref=f"scan:{scan_id}" if scan_id else None)  # fmt: skip
+                                       code_ref=f"scan:{scan_id}" if scan_id else None,
+                                       member_card_no=member_card_no)  # fmt: skip
             if code is not None and sale.state is SaleState.WAITING_FOR_CODE:
                 # The same request again while its sale still waits for a code (the first attempt could
                 # not record the payment, e.g. a full disk): no trade exists yet, so pay it now.

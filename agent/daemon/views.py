@@ -13,7 +13,7 @@ def sale_view(sale: Sale) -> dict[str, Any]:
         "sale_id": sale.sale_id, "state": sale.state.value, "final": sale.final, "amount": sale.amount,
         "subject": sale.subject, "attempt": sale.attempt, "out_trade_no": sale.out_trade_no,
         "trade_no": sale.trade_no, "reason": sale.reason, "sub_code": sale.sub_code, "refunded": sale.refunded,
-        "member_card_no": sale.member_card_no,
+        "member_card_no": sale.member_card_no, "member_card_source": sale.member_card_source,
     }  # fmt: skip
 
 

@@ -342,9 +342,13 @@ class MemberService:
         return job
 
 
-MEMBER_FIELDS = ("card_no", "level", "point", "balance", "valid_date", "in_wallet")
+# `points` is the canonical name (as in loyalty.update); `point` (Alipay's own name) is the same value,
+# kept for ECRs written before `points` was answered: deprecated, still sent.
+MEMBER_FIELDS = ("card_no", "level", "points", "balance", "valid_date", "in_wallet", "point")
 
 
 def member_view(info: dict[str, Any]) -> dict[str, Any]:
-    """The member object, fresh or cached: always every field, null where the value is not known."""
-    return {name: info.get(name) for name in MEMBER_FIELDS}
+    """The member object, fresh or cached: always every field, null where the value is not known.
+    `info` is what the cache holds, in Alipay's names (`point`)."""
+    known = {**info, "points": info.get("point")}
+    return {name: known.get(name) for name in MEMBER_FIELDS}

@@ -61,6 +61,9 @@ class Sale:
     refunded: bool = False
     cancel_requested: bool = False
     member_card_no: str | None = None
+    # Who attached it: "till" (named on sale.start: it stays) or "scanner" (the last member-card scan
+    # during the sale). See docs/ecr-protocol.md, sale.start.
+    member_card_source: str | None = None
     # Why the trade is being reversed when the till did not ask: "deadline", "no_answer" (Alipay never
     # answered the last query) or "outage" (Alipay judged unreachable). It decides the reason shown.
     reversal_cause: str | None = None

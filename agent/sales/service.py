@@ -61,9 +61,12 @@ class PaymentSettings:
 
 
 def request_fingerprint(amount: str, subject: str, code: str | None, store_id: str | None,
-                        operator_id: str | None) -> str:  # fmt: skip
+                        operator_id: str | None, *, member_card_no: str | None = None) -> str:  # fmt: skip
     """Same sale_id + same request = same sale; the code is hashed, never stored."""
-    canonical = json.dumps([amount, subject, code, store_id, operator_id], ensure_ascii=False)
+    parts: list[str | None] = [amount, subject, code, store_id, operator_id]
+    if member_card_no is not None:  # appended only when given: sales recorded before it keep their fingerprint
+        parts.append(member_card_no)
+    canonical = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -97,15 +100,18 @@ class PaymentService:
         return None if found is None else found[0]
 
     def start(self, *, sale_id: str, amount: str, subject: str, code: str | None = None, store_id: str | None = None,
-              operator_id: str | None = None, code_ref: str | None = None) -> Sale:  # fmt: skip
-        """`code_ref` stands for the code in the idempotency check when the ECR named a scan, not a code."""
+              operator_id: str | None = None, code_ref: str | None = None,
+              member_card_no: str | None = None) -> Sale:  # fmt: skip
+        """`code_ref` stands for the code in the idempotency check when the ECR named a scan, not a code.
+        `member_card_no`: a member card the till read itself; it stays the sale's (see `attach_member`)."""
         try:
             amount = normalise_amount(amount)
         except ValueError as exc:
             raise SaleError("BAD_REQUEST", str(exc)) from None
         if not subject or len(subject) > 256 or any(c in subject for c in "/=&"):
             raise SaleError("BAD_REQUEST", "subject must be 1-256 characters without / = &")
-        fingerprint = request_fingerprint(amount, subject, code_ref or code, store_id, operator_id)
+        fingerprint = request_fingerprint(amount, subject, code_ref or code, store_id, operator_id,
+                                          member_card_no=member_card_no)  # fmt: skip
         existing = self.store.get(sale_id)
         if existing is not None:
             sale, known = existing
@@ -118,7 +124,8 @@ class PaymentService:
         if active:
             raise SaleError("BUSY", f"sale {active[0].sale_id} is still active on this till")
         sale = Sale(sale_id=sale_id, amount=amount, subject=subject, state=SaleState.WAITING_FOR_CODE,
-                    created_at=self.clock(), store_id=store_id, operator_id=operator_id)  # fmt: skip
+                    created_at=self.clock(), store_id=store_id, operator_id=operator_id,
+                    member_card_no=member_card_no, member_card_source="till" if member_card_no else None)  # fmt: skip
         self.store.insert(sale, fingerprint)
         self._changed(sale)
         if code is not None:
@@ -152,11 +159,17 @@ class PaymentService:
         return sale
 
     def attach_member(self, sale_id: str, card_no: str) -> Sale:
-        """A member card scanned during the sale: the ECR sees it in sale.updated and updates points."""
+        """A member card scanned during the sale: the ECR sees it in sale.updated and updates points.
+
+        The card the till named on sale.start stays: the till read it and decided (the scan still
+        reaches the ECR as a `scan` event). Otherwise the last card scanned during the sale is the
+        sale's: a cashier who scanned the wrong card scans the right one."""
         sale = self._require(sale_id)
         if sale.final:
             raise SaleError("ALREADY_FINAL", f"sale {sale_id} is already {sale.state.value}")
-        sale = replace(sale, member_card_no=card_no)
+        if sale.member_card_source == "till" or sale.member_card_no == card_no:
+            return sale
+        sale = replace(sale, member_card_no=card_no, member_card_source="scanner")
         self._save(sale)
         return sale
 

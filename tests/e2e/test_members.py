@@ -62,8 +62,8 @@ def test_lookup_falls_back_to_the_cache_when_the_gateway_is_down(member_store: M
         found = ecr.request("member.lookup", {"card_no": card_no}, timeout=20)
         assert found["stale"] is True and found["member"]["card_no"] == card_no
         # The same fields as a fresh answer (docs/ecr-protocol.md): null where the value is not known.
-        assert found["member"] == {"card_no": card_no, "level": "VIP1", "point": "100", "balance": None,
-                                   "valid_date": None, "in_wallet": None}  # fmt: skip
+        assert found["member"] == {"card_no": card_no, "level": "VIP1", "points": "100", "balance": None,
+                                   "valid_date": None, "in_wallet": None, "point": "100"}  # fmt: skip
         # The till's newest values join the cache; an older update (superseded) never overwrites them.
         newer = {"update_id": "U2", "card_no": card_no, "points": "300", "balance": "8.50",
                  "occur_time": "2026-11-25 11:00:00"}  # fmt: skip
