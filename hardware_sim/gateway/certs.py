@@ -103,7 +103,7 @@ def issue(
 ) -> x509.Certificate:
     builder = _builder(subject, issuer.cert.subject, public_key, now, lifetime, ca=ca)
     builder = builder.add_extension(
-        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.cert.public_key()),  # type: ignore[arg-type]
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
         critical=False,
     )
     return builder.sign(issuer.key, hashes.SHA256())
