@@ -190,7 +190,10 @@ class CertMode:
         if self.state_dir is None:
             return
         for path in sorted((self.state_dir / APPS_DIR).glob("*.crt")):
-            chain = certs.load_chain(path.read_bytes())
+            try:
+                chain = certs.load_chain(path.read_bytes())
+            except ValueError:
+                raise ValueError(f"{path} is not a PEM certificate file") from None
             with self._lock:
                 self._ensure_ca()
                 self._apps[path.stem] = AppCert(certs.cert_sn(chain[0]), chain[0], path.read_text())

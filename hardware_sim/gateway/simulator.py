@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from .apis.context import Settings
-from .certmode import CertFiles, CertMode
+from .certmode import APP_ID_PATTERN, CertFiles, CertMode
 from .chinatime import utc_now
 from .faults import FaultPlan
 from .gateway import DEFAULT_MAX_CLOCK_SKEW, Gateway
@@ -107,11 +107,14 @@ class GatewaySimulator:
     # -- control ------------------------------------------------------------------------------------
     def register_app(self, app_id: str, public_key_pem: str) -> None:
         """Trust an app's key; with a state dir it is also saved in DIR/apps/APP_ID.pem (survives restarts)."""
+        if self.state_dir is not None and not APP_ID_PATTERN.fullmatch(app_id):
+            raise ValueError("app_id must be 1-32 letters, digits, '_' or '-' (it names a file in the state dir)")
         self.gateway.register_app(app_id, public_key_pem)
         if self.state_dir is not None:
             apps_dir = self.state_dir / APPS_DIR
             apps_dir.mkdir(exist_ok=True)
             (apps_dir / f"{app_id}.pem").write_text(public_key_pem)
+            (apps_dir / f"{app_id}.crt").unlink(missing_ok=True)  # one mode per app: the last registration wins
 
     def register_cert_app(self, app_id: str, csr_pem: str | bytes) -> CertFiles:
         """Register an app in certificate mode from its CSR: the simulator, as CA, issues the app

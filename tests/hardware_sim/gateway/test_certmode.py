@@ -409,3 +409,27 @@ def test_cli_mistakes_get_one_line_and_exit_code_2(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
     assert "certificate signing request" in bad_csr.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_broken_saved_app_certificate_is_named_at_start(tmp_path: Path) -> None:
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / f"{CERT_APP}.crt").write_text("broken")
+    started = _cli("--state-dir", str(tmp_path), "--port", "0")
+    assert started.returncode == 2 and f"{CERT_APP}.crt is not a PEM certificate file" in started.stderr
+    assert "Traceback" not in started.stderr
+
+
+def test_the_last_registration_decides_the_mode_after_a_restart_too(
+    tmp_path: Path, cert_app_key: rsa.RSAPrivateKey
+) -> None:
+    with GatewaySimulator(state_dir=tmp_path) as sim:
+        sim.register_cert_app(CERT_APP, csr_for(cert_app_key))
+        sim.register_app(CERT_APP, public_pem(cert_app_key))
+    with GatewaySimulator(state_dir=tmp_path) as sim:
+        client = TinyClient(sim.url, CERT_APP, cert_app_key, sim.alipay_public_key_pem)
+        reply = client.call("alipay.trade.query", {"out_trade_no": "none"})
+        client.close()
+        assert reply.verified and b"alipay_cert_sn" not in reply.body
+        with pytest.raises(ValueError, match="app_id"):  # app ids name files in the state dir
+            sim.register_app("../outside", public_pem(cert_app_key))
+    assert not (tmp_path / "outside.pem").exists()
