@@ -69,6 +69,13 @@ class AppCert:
     cert: x509.Certificate
     file_text: str
 
+    @property
+    def key(self) -> rsa.RSAPublicKey:
+        key = self.cert.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):  # only from a hand-edited state dir: we issue RSA only
+            raise ValueError("the app certificate does not hold an RSA key")
+        return key
+
 
 @dataclass(frozen=True)
 class CertFiles:
@@ -168,7 +175,7 @@ class CertMode:
             )
 
     def forget(self, app_id: str) -> None:
-        """The app was registered again in public-key mode (in memory; a saved .crt wins at the next start)."""
+        """The app was registered again in public-key mode (GatewaySimulator.register_app also drops its saved .crt)."""
         with self._lock:
             self._apps.pop(app_id, None)
 
@@ -179,11 +186,7 @@ class CertMode:
     def app_key(self, app_id: str) -> rsa.RSAPublicKey | None:
         with self._lock:
             app = self._apps.get(app_id)
-        if app is None:
-            return None
-        key = app.cert.public_key()
-        assert isinstance(key, rsa.RSAPublicKey)
-        return key
+        return app.key if app is not None else None
 
     def load_apps(self) -> None:
         """Cert-mode apps saved in STATE_DIR/apps/APP_ID.crt (the CA is loaded with them)."""
@@ -192,11 +195,13 @@ class CertMode:
         for path in sorted((self.state_dir / APPS_DIR).glob("*.crt")):
             try:
                 chain = certs.load_chain(path.read_bytes())
+                app = AppCert(certs.cert_sn(chain[0]), chain[0], path.read_text())
+                app.key  # noqa: B018  (an RSA key, checked now: a bad file fails at start, named)
             except ValueError:
-                raise ValueError(f"{path} is not a PEM certificate file") from None
+                raise ValueError(f"{path} is not a PEM certificate file with an RSA key") from None
             with self._lock:
                 self._ensure_ca()
-                self._apps[path.stem] = AppCert(certs.cert_sn(chain[0]), chain[0], path.read_text())
+                self._apps[path.stem] = app
 
     # -- per request -------------------------------------------------------------------------------
     def check(self, app_id: str, params: Mapping[str, str]) -> None:

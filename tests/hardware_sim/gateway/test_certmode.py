@@ -415,7 +415,7 @@ def test_a_broken_saved_app_certificate_is_named_at_start(tmp_path: Path) -> Non
     (tmp_path / "apps").mkdir()
     (tmp_path / "apps" / f"{CERT_APP}.crt").write_text("broken")
     started = _cli("--state-dir", str(tmp_path), "--port", "0")
-    assert started.returncode == 2 and f"{CERT_APP}.crt is not a PEM certificate file" in started.stderr
+    assert started.returncode == 2 and f"{CERT_APP}.crt is not a PEM certificate file with an RSA key" in started.stderr
     assert "Traceback" not in started.stderr
 
 
