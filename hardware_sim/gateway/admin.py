@@ -33,6 +33,16 @@ class GatewayAdmin:
     def register_app(self, app_id: str, public_key_pem: str) -> dict[str, Any]:
         return self._call("POST", "apps", {"app_id": app_id, "public_key": public_key_pem})
 
+    def register_cert_app(self, app_id: str, csr_pem: str) -> dict[str, Any]:
+        """Certificate mode: the simulator issues the app certificate; the reply holds the SNs and the three files."""
+        return self._call("POST", "cert-apps", {"app_id": app_id, "csr": csr_pem})
+
+    def alipay_cert(self) -> dict[str, Any]:
+        return self._call("GET", "alipay-cert")
+
+    def rotate_alipay_cert(self) -> dict[str, Any]:
+        return self._call("POST", "alipay-cert/rotate", {})
+
     def _call(self, verb: str, name: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(payload).encode() if payload is not None else None
         request = Request(  # noqa: S310  (http to the simulator, by design)

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from . import cert_cli
 from .faults import FaultPlan
 from .gateway import DEFAULT_MAX_CLOCK_SKEW
 from .keys import PUBLIC_KEY_FILE, KeyFormatError
@@ -45,6 +46,8 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--faults-json", metavar="JSON_OR_FILE", help="fault plan as JSON text or a JSON file")
     parser.set_defaults(handler=run)
+    # Optional actions on a running simulator; `posagent-sim gateway [options]` alone still runs one.
+    cert_cli.register(parser.add_subparsers(dest="gateway_action", metavar="ACTION"))
 
 
 def _apps(pairs: list[str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .apis import HANDLERS
 from .apis.context import Context, JsonObject, Settings
+from .certmode import CertMode
 from .chinatime import parse_china, utc_now
 from .counters import Counters
 from .envelope import render, response_key
@@ -49,8 +50,10 @@ class Gateway:
         settings: Settings | None = None,
         max_clock_skew: float = DEFAULT_MAX_CLOCK_SKEW,
         clock: Callable[[], float] = utc_now,
+        cert_mode: CertMode | None = None,
     ) -> None:
         self.store = store
+        self.cert_mode = cert_mode or CertMode(store, clock=clock)
         self.private_key = private_key
         self.settings = settings or Settings()
         self.max_clock_skew = max_clock_skew
@@ -70,6 +73,7 @@ class Gateway:
         key = parse_public_key(public_key)
         with self._apps_lock:
             self._apps[app_id] = key
+        self.cert_mode.forget(app_id)
 
     def public_key_pem(self) -> str:
         """The Alipay public key merchants configure (not a secret: served by /__admin/health)."""
@@ -77,9 +81,12 @@ class Gateway:
 
     def app_ids(self) -> list[str]:
         with self._apps_lock:
-            return sorted(self._apps)
+            return sorted(set(self._apps) | set(self.cert_mode.app_ids()))
 
     def _app_key(self, app_id: str) -> rsa.RSAPublicKey | None:
+        cert_key = self.cert_mode.app_key(app_id)  # a cert-mode app: the key of its certificate
+        if cert_key is not None:
+            return cert_key
         with self._apps_lock:
             return self._apps.get(app_id)
 
@@ -121,11 +128,18 @@ class Gateway:
         if charset not in CHARSETS:
             charset = "utf-8"
         sign_type = params.get("sign_type", "RSA2")
+        sign_type = sign_type if sign_type in SIGN_TYPES else "RSA2"
+        alipay_cert = self.cert_mode.reply_signer(params.get("app_id", "")) if signed else None
 
         def signer(content: bytes) -> str:
-            return self._sign(content, sign_type if sign_type in SIGN_TYPES else "RSA2")
+            if alipay_cert is not None:  # cert mode: the current Alipay certificate's key (not cached: it rotates)
+                return sign_bytes(content, alipay_cert.key, sign_type)
+            return self._sign(content, sign_type)
 
-        body = render(key, node, charset=charset, signer=signer if signed else None, corrupt_sign=corrupt_sign)
+        body = render(
+            key, node, charset=charset, signer=signer if signed else None, corrupt_sign=corrupt_sign,
+            cert_sn=alipay_cert.sn if alipay_cert is not None else None,
+        )  # fmt: skip
         code = str(node.get("code", "10000"))
         sub_code = str(node.get("sub_code", ""))
         log.info("%s -> %s %s", method or "(no method)", code, sub_code)
@@ -162,6 +176,7 @@ class Gateway:
             raise missing("isv.missing-timestamp", "时间戳")
         if not params.get("version"):
             raise missing("isv.missing-version", "版本")
+        self.cert_mode.check(app_id, params)
         if not verify_request(params, public_key, charset=charset):
             raise ApiError(
                 "40002",

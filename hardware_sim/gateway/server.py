@@ -3,7 +3,8 @@ injection and the loopback-only admin API. No protocol logic lives here.
 
 Routes: POST/GET /gateway.do; GET/POST /account/openform/activecard.htm (the customer's page);
 /__admin/health, /__admin/inspect, GET/PUT /__admin/faults, POST /__admin/outage,
-POST /__admin/apps."""
+POST /__admin/apps; certificate mode: POST /__admin/cert-apps, GET /__admin/alipay-cert,
+POST /__admin/alipay-cert/rotate (cert_admin)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import activation
+from . import activation, cert_admin
 from .apis.forms import ACTIVATION_PATH
 from .errors import SERVICE_UNAVAILABLE
 from .faults import Action, Decision, FaultPlan
@@ -277,6 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
                 data = _object(payload)
                 gateway.register_app(str(data.get("app_id", "")), str(data.get("public_key", "")))
                 self._send_json(200, {"apps": gateway.app_ids()})
+            elif (cert_reply := cert_admin.route(gateway.cert_mode, self.command, name, payload)) is not None:
+                self._send_json(200, cert_reply)
             else:
                 self._send_json(404, {"error": f"no admin endpoint {self.command} /__admin/{name}"})
         except (ValueError, KeyFormatError) as exc:  # bad JSON, bad fault values, bad keys

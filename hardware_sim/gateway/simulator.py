@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from .apis.context import Settings
+from .certmode import APP_ID_PATTERN, CertFiles, CertMode
 from .chinatime import utc_now
 from .faults import FaultPlan
 from .gateway import DEFAULT_MAX_CLOCK_SKEW, Gateway
@@ -50,8 +51,10 @@ class GatewaySimulator:
             settings=Settings(auth_code_ttl=auth_code_ttl),
             max_clock_skew=max_clock_skew,
             clock=clock,
+            cert_mode=CertMode(self._store, self.state_dir, clock=clock),
         )
         self._load_app_files()
+        self.gateway.cert_mode.load_apps()  # after the .pem apps: an app's saved certificate wins
         for app_id, key in (apps or {}).items():
             self.gateway.register_app(app_id, key)
         self._faults = FaultSwitch(self._plan(faults), clock)
@@ -104,11 +107,23 @@ class GatewaySimulator:
     # -- control ------------------------------------------------------------------------------------
     def register_app(self, app_id: str, public_key_pem: str) -> None:
         """Trust an app's key; with a state dir it is also saved in DIR/apps/APP_ID.pem (survives restarts)."""
+        if self.state_dir is not None and not APP_ID_PATTERN.fullmatch(app_id):
+            raise ValueError("app_id must be 1-32 letters, digits, '_' or '-' (it names a file in the state dir)")
         self.gateway.register_app(app_id, public_key_pem)
         if self.state_dir is not None:
             apps_dir = self.state_dir / APPS_DIR
             apps_dir.mkdir(exist_ok=True)
             (apps_dir / f"{app_id}.pem").write_text(public_key_pem)
+            (apps_dir / f"{app_id}.crt").unlink(missing_ok=True)  # one mode per app: the last registration wins
+
+    def register_cert_app(self, app_id: str, csr_pem: str | bytes) -> CertFiles:
+        """Register an app in certificate mode from its CSR: the simulator, as CA, issues the app
+        certificate and returns the three files the console gives (`CertFiles.write(dir)` saves them)."""
+        return self.gateway.cert_mode.register(app_id, csr_pem)
+
+    def rotate_alipay_cert(self) -> str:
+        """A new Alipay public-key certificate (new key and serial, same CA); returns its SN."""
+        return self.gateway.cert_mode.rotate().sn
 
     def set_faults(self, plan: FaultPlan | Mapping[str, Any] | None = None, **settings: Any) -> FaultPlan:
         """Replace the fault plan: a FaultPlan, a mapping, or keywords (`latency=0.2, error_rate=0.5`,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import cards, forms, images, oauth, templates, trades
+from . import alipaycert, cards, forms, images, oauth, templates, trades
 from .context import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -12,6 +12,7 @@ HANDLERS: dict[str, Handler] = {
     **oauth.HANDLERS,
     **cards.HANDLERS,
     **trades.HANDLERS,
+    **alipaycert.HANDLERS,
 }
 
 __all__ = ["HANDLERS", "Handler"]
