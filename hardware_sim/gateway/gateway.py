@@ -23,7 +23,7 @@ from .envelope import render, response_key
 from .errors import ApiError, missing
 from .httpparse import ParsedRequest
 from .keys import parse_public_key, public_pem
-from .signing import SIGN_TYPES, masked_string_to_sign, sign_bytes, verify_request
+from .signing import SIGN_TYPES, sign_bytes, string_to_sign, verify_request
 from .state import Store
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ class Gateway:
                 "40002",
                 "isv.invalid-signature",
                 "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为："
-                + masked_string_to_sign(params),
+                + string_to_sign(params),  # exactly what was checked, as the real gateway echoes it
             )
         try:
             sent = parse_china(params["timestamp"])
