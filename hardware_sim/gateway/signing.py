@@ -38,4 +38,3 @@ def verify_request(params: Mapping[str, str], public_key: rsa.RSAPublicKey, *, c
 def sign_bytes(content: bytes, private_key: rsa.RSAPrivateKey, sign_type: str = "RSA2") -> str:
     algorithm = _HASHES.get(sign_type, hashes.SHA256)
     return base64.b64encode(private_key.sign(content, padding.PKCS1v15(), algorithm())).decode("ascii")
-
