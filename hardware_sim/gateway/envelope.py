@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from .charsets import JSON_ESCAPE
+
 Signer = Callable[[bytes], str]
 
 
@@ -23,7 +25,7 @@ def render(
 ) -> bytes:
     """The whole body. `signer=None` gives the unsigned form (unknown app); `corrupt_sign` signs other
     bytes so the signature is well-formed but wrong (fault injection)."""
-    node_bytes = node_json(node).encode(charset)
+    node_bytes = node_json(node).encode(charset, JSON_ESCAPE)
     head = b'{"' + key.encode(charset) + b'":' + node_bytes
     if signer is None:
         return head + b"}"

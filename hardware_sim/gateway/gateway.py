@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .apis import HANDLERS
 from .apis.context import Context, JsonObject, Settings
+from .charsets import CHARSETS, reply_charset
 from .chinatime import parse_china, utc_now
 from .counters import Counters
 from .envelope import render, response_key
@@ -29,7 +30,6 @@ from .state import Store
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CLOCK_SKEW = 900.0  # 15 min: the real tolerance is undocumented (reference §9)
-CHARSETS = frozenset({"utf-8", "gbk", "gb2312"})
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,7 @@ class Gateway:
         method = params.get("method", "")
         if key is None:
             key = response_key(method) if method in HANDLERS else "error_response"
-        charset = params.get("charset", "utf-8").lower()
-        if charset not in CHARSETS:
-            charset = "utf-8"
+        charset = reply_charset(params)
         sign_type = params.get("sign_type", "RSA2")
 
         def signer(content: bytes) -> str:
