@@ -33,6 +33,20 @@ class GatewayAdmin:
     def register_app(self, app_id: str, public_key_pem: str) -> dict[str, Any]:
         return self._call("POST", "apps", {"app_id": app_id, "public_key": public_key_pem})
 
+    def authorize_isv(
+        self,
+        isv_app_id: str,
+        auth_app_id: str,
+        *,
+        apis: list[str] | None = None,
+        expires_in: float | None = None,
+        app_auth_token: str | None = None,
+    ) -> dict[str, Any]:
+        """An ISV authorization (see GatewaySimulator.authorize_isv); the reply holds its app_auth_token."""
+        payload: dict[str, Any] = {"isv_app_id": isv_app_id, "auth_app_id": auth_app_id, "apis": apis,
+                                   "expires_in": expires_in, "app_auth_token": app_auth_token}  # fmt: skip
+        return self._call("POST", "app_auths", payload)
+
     def _call(self, verb: str, name: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(payload).encode() if payload is not None else None
         request = Request(  # noqa: S310  (http to the simulator, by design)

@@ -6,7 +6,13 @@ the body's end is then unknown, so the connection must be closed after the answe
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import Protocol
+
+
+class Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+    def readline(self, size: int, /) -> bytes: ...
+
 
 MAX_LINE = 4096  # a chunk-size line or a trailer line; real ones are a few bytes
 MAX_TRAILERS = 64
@@ -19,7 +25,7 @@ class ChunkedError(ValueError):
         self.message = message
 
 
-def read_chunked(stream: BinaryIO, limit: int) -> bytes:
+def read_chunked(stream: Readable, limit: int) -> bytes:
     body = bytearray()
     while True:
         size_field = _line(stream).split(b";", 1)[0].strip()
@@ -45,7 +51,7 @@ def read_chunked(stream: BinaryIO, limit: int) -> bytes:
     raise ChunkedError(400, "too many trailer fields")
 
 
-def _line(stream: BinaryIO) -> bytes:
+def _line(stream: Readable) -> bytes:
     line = stream.readline(MAX_LINE + 1)
     if len(line) > MAX_LINE:
         raise ChunkedError(400, "chunk framing line too long")

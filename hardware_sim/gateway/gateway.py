@@ -3,7 +3,8 @@
 Order of checks (each failure is the real code/sub_code): app_id present and known (else an
 UNSIGNED reply, as the real gateway cannot tell whose key to trust), method present and known,
 charset and format supported, sign_type, sign, timestamp and version present, signature valid,
-timestamp within the allowed skew of China time; then the API handler runs in one state transaction."""
+timestamp within the allowed skew of China time, `app_auth_token` (if any) valid for this app and
+method (isv.py); then the API handler runs in one state transaction."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .counters import Counters
 from .envelope import render, response_key
 from .errors import ApiError, missing
 from .httpparse import ParsedRequest
+from .isv import AppAuth, acting_app_id, authorize
 from .keys import parse_public_key, public_pem
 from .signing import SIGN_TYPES, sign_bytes, string_to_sign, verify_request
 from .state import Store
@@ -78,6 +80,22 @@ class Gateway:
     def app_ids(self) -> list[str]:
         with self._apps_lock:
             return sorted(self._apps)
+
+    def authorize_isv(
+        self,
+        isv_app_id: str,
+        auth_app_id: str,
+        *,
+        apis: list[str] | None = None,
+        expires_in: float | None = None,
+        app_auth_token: str | None = None,
+    ) -> AppAuth:
+        """Seed an ISV authorization (see isv.py); ValueError for bad arguments."""
+        with self.store.transaction() as db:
+            return authorize(
+                db, isv_app_id=isv_app_id, auth_app_id=auth_app_id, known_methods=HANDLERS, now=self.clock(),
+                apis=apis, expires_in=expires_in, app_auth_token=app_auth_token,
+            )  # fmt: skip
 
     def _app_key(self, app_id: str) -> rsa.RSAPublicKey | None:
         with self._apps_lock:
@@ -188,6 +206,7 @@ class Gateway:
                 files=request.files,
             )
             try:
+                ctx.app_id = acting_app_id(db, request.params, ctx.now)  # the merchant's, in ISV mode
                 node, failure = handler(ctx), None
             except ApiError as error:
                 # Business failures are definite outcomes: what the handler recorded stays (commit).

@@ -3,7 +3,7 @@ injection and the loopback-only admin API. No protocol logic lives here.
 
 Routes: POST/GET /gateway.do; GET/POST /account/openform/activecard.htm (the customer's page);
 /__admin/health, /__admin/inspect, GET/PUT /__admin/faults, POST /__admin/outage,
-POST /__admin/apps."""
+POST /__admin/apps, POST /__admin/app_auths."""
 
 from __future__ import annotations
 
@@ -297,6 +297,13 @@ class _Handler(BaseHTTPRequestHandler):
                 data = _object(payload)
                 gateway.register_app(str(data.get("app_id", "")), str(data.get("public_key", "")))
                 self._send_json(200, {"apps": gateway.app_ids()})
+            elif route == ("POST", "app_auths"):
+                data = _object(payload)
+                auth = gateway.authorize_isv(
+                    data.get("isv_app_id", ""), data.get("auth_app_id", ""), apis=data.get("apis"),
+                    expires_in=data.get("expires_in"), app_auth_token=data.get("app_auth_token"),
+                )  # fmt: skip
+                self._send_json(200, auth.to_dict())
             else:
                 self._send_json(404, {"error": f"no admin endpoint {self.command} /__admin/{name}"})
         except (ValueError, KeyFormatError) as exc:  # bad JSON, bad fault values, bad keys

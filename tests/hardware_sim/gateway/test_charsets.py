@@ -104,9 +104,7 @@ def signed_form(client: TinyClient, method: str, charset: str, biz: dict[str, An
 
 
 @pytest.mark.parametrize("charset", ["GBK", "gbk", "GB2312"])
-def test_a_raw_gbk_request_is_verified_over_gbk_bytes_and_answered_in_gbk(
-    client: TinyClient, charset: str
-) -> None:
+def test_a_raw_gbk_request_is_verified_over_gbk_bytes_and_answered_in_gbk(client: TinyClient, charset: str) -> None:
     template_id = make_template(client)
     params, body = signed_form(client, "alipay.trade.pay", charset, {
         "out_trade_no": "gbk_raw", "scene": "bar_code", "auth_code": example(Behaviour.PAID),
