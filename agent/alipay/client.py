@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 
@@ -42,6 +43,23 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
             raise ReplyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+def _body_kwargs(prepared: PreparedRequest, charset: str) -> dict[str, Any]:
+    """The body as both official SDKs send it: a form declaring its charset
+    (`application/x-www-form-urlencoded;charset=utf-8`), or for uploads multipart text parts typed
+    `text/plain; charset=utf-8` ahead of the file parts."""
+    if prepared.files:
+        text_type = f"text/plain; charset={charset}"
+        files: dict[str, tuple[str | None, bytes, str]] = {
+            name: (None, value.encode(charset), text_type) for name, value in prepared.body.items()
+        }
+        files.update({name: (part.filename, part.content, part.content_type) for name, part in prepared.files.items()})
+        return {"files": files}
+    return {
+        "content": urlencode(prepared.body, encoding=charset).encode("ascii"),
+        "headers": {"Content-Type": f"application/x-www-form-urlencoded;charset={charset}"},
+    }
+
 
 # Told of every call: (method, outcome, seconds). Outcome is "success" or an AlipayError kind
 # ("business_failure", "configuration_error", "retryable", "unreachable", "unknown_outcome", ...).
@@ -104,13 +122,9 @@ class AlipayClient:
 
     async def _send(self, prepared: PreparedRequest, timeouts: Timeouts | None) -> tuple[int, bytes]:
         method = prepared.method
-        kwargs: dict[str, Any] = {"data": prepared.body}
+        kwargs: dict[str, Any] = _body_kwargs(prepared, self.protocol.charset)
         if timeouts is not None:
             kwargs["timeout"] = timeouts.to_httpx()
-        if prepared.files:
-            kwargs["files"] = {
-                name: (part.filename, part.content, part.content_type) for name, part in prepared.files.items()
-            }
         try:
             async with self._http.stream("POST", prepared.url, **kwargs) as response:
                 return response.status_code, await _read_bounded(response, MAX_REPLY_BYTES)

@@ -43,6 +43,20 @@ class GatewayAdmin:
     def rotate_alipay_cert(self) -> dict[str, Any]:
         return self._call("POST", "alipay-cert/rotate", {})
 
+    def authorize_isv(
+        self,
+        isv_app_id: str,
+        auth_app_id: str,
+        *,
+        apis: list[str] | None = None,
+        expires_in: float | None = None,
+        app_auth_token: str | None = None,
+    ) -> dict[str, Any]:
+        """An ISV authorization (see GatewaySimulator.authorize_isv); the reply holds its app_auth_token."""
+        payload: dict[str, Any] = {"isv_app_id": isv_app_id, "auth_app_id": auth_app_id, "apis": apis,
+                                   "expires_in": expires_in, "app_auth_token": app_auth_token}  # fmt: skip
+        return self._call("POST", "app_auths", payload)
+
     def _call(self, verb: str, name: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(payload).encode() if payload is not None else None
         request = Request(  # noqa: S310  (http to the simulator, by design)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from .charsets import JSON_ESCAPE
+
 Signer = Callable[[bytes], str]
 
 
@@ -30,7 +32,7 @@ def render(
     """The whole body. `signer=None` gives the unsigned form (unknown app); `corrupt_sign` signs other
     bytes so the signature is well-formed but wrong (fault injection); `cert_sn` (certificate mode) adds
     `"alipay_cert_sn"` between the node and `sign`, the real order, outside the signed bytes."""
-    node_bytes = node_json(node).encode(charset)
+    node_bytes = node_json(node).encode(charset, JSON_ESCAPE)
     head = b'{"' + key.encode(charset) + b'":' + node_bytes
     if signer is None:
         return head + b"}"

@@ -3,7 +3,8 @@
 Order of checks (each failure is the real code/sub_code): app_id present and known (else an
 UNSIGNED reply, as the real gateway cannot tell whose key to trust), method present and known,
 charset and format supported, sign_type, sign, timestamp and version present, signature valid,
-timestamp within the allowed skew of China time; then the API handler runs in one state transaction."""
+timestamp within the allowed skew of China time, `app_auth_token` (if any) valid for this app and
+method (isv.py); then the API handler runs in one state transaction."""
 
 from __future__ import annotations
 
@@ -18,19 +19,20 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .apis import HANDLERS
 from .apis.context import Context, JsonObject, Settings
 from .certmode import CertMode
+from .charsets import CHARSETS, reply_charset
 from .chinatime import parse_china, utc_now
 from .counters import Counters
 from .envelope import render, response_key
 from .errors import ApiError, missing
 from .httpparse import ParsedRequest
+from .isv import AppAuth, acting_app_id, authorize
 from .keys import parse_public_key, public_pem
-from .signing import SIGN_TYPES, masked_string_to_sign, sign_bytes, verify_request
+from .signing import SIGN_TYPES, sign_bytes, string_to_sign, verify_request
 from .state import Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CLOCK_SKEW = 900.0  # 15 min: the real tolerance is undocumented (reference §9)
-CHARSETS = frozenset({"utf-8", "gbk", "gb2312"})
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,22 @@ class Gateway:
         with self._apps_lock:
             return sorted(set(self._apps) | set(self.cert_mode.app_ids()))
 
+    def authorize_isv(
+        self,
+        isv_app_id: str,
+        auth_app_id: str,
+        *,
+        apis: list[str] | None = None,
+        expires_in: float | None = None,
+        app_auth_token: str | None = None,
+    ) -> AppAuth:
+        """Seed an ISV authorization (see isv.py); ValueError for bad arguments."""
+        with self.store.transaction() as db:
+            return authorize(
+                db, isv_app_id=isv_app_id, auth_app_id=auth_app_id, known_methods=HANDLERS, now=self.clock(),
+                apis=apis, expires_in=expires_in, app_auth_token=app_auth_token,
+            )  # fmt: skip
+
     def _app_key(self, app_id: str) -> rsa.RSAPublicKey | None:
         cert_key = self.cert_mode.app_key(app_id)  # a cert-mode app: the key of its certificate
         if cert_key is not None:
@@ -124,9 +142,7 @@ class Gateway:
         method = params.get("method", "")
         if key is None:
             key = response_key(method) if method in HANDLERS else "error_response"
-        charset = params.get("charset", "utf-8").lower()
-        if charset not in CHARSETS:
-            charset = "utf-8"
+        charset = reply_charset(params)
         sign_type = params.get("sign_type", "RSA2")
         sign_type = sign_type if sign_type in SIGN_TYPES else "RSA2"
         alipay_cert = self.cert_mode.reply_signer(params.get("app_id", "")) if signed else None
@@ -182,7 +198,7 @@ class Gateway:
                 "40002",
                 "isv.invalid-signature",
                 "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为："
-                + masked_string_to_sign(params),
+                + string_to_sign(params),  # exactly what was checked, as the real gateway echoes it
             )
         try:
             sent = parse_china(params["timestamp"])
@@ -205,6 +221,7 @@ class Gateway:
                 files=request.files,
             )
             try:
+                ctx.app_id = acting_app_id(db, request.params, ctx.now)  # the merchant's, in ISV mode
                 node, failure = handler(ctx), None
             except ApiError as error:
                 # Business failures are definite outcomes: what the handler recorded stays (commit).

@@ -42,6 +42,10 @@ def user_token() -> str:
     return "authusrB" + secrets.token_hex(15)[:29] + "X01"  # 40 chars, like the real capture
 
 
+def app_auth_token(now: float) -> str:
+    return china_date_digits(now)[:6] + "BB" + secrets.token_hex(16)  # 40 chars: yyyyMM + BB + 32 hex
+
+
 def trade_no(now: float) -> str:
     return china_date_digits(now) + "2100100" + digits(13)  # 28 digits
 

@@ -3,7 +3,7 @@ injection and the loopback-only admin API. No protocol logic lives here.
 
 Routes: POST/GET /gateway.do; GET/POST /account/openform/activecard.htm (the customer's page);
 /__admin/health, /__admin/inspect, GET/PUT /__admin/faults, POST /__admin/outage,
-POST /__admin/apps; certificate mode: POST /__admin/cert-apps, GET /__admin/alipay-cert,
+POST /__admin/apps, POST /__admin/app_auths; certificate mode: POST /__admin/cert-apps, GET /__admin/alipay-cert,
 POST /__admin/alipay-cert/rotate (cert_admin)."""
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import activation, cert_admin
 from .apis.forms import ACTIVATION_PATH
-from .errors import SERVICE_UNAVAILABLE
+from .charsets import reply_charset
+from .chunked import ChunkedError, read_chunked
+from .errors import SERVICE_UNAVAILABLE, ApiError
 from .faults import Action, Decision, FaultPlan
 from .gateway import Gateway
 from .httpparse import MAX_BODY, BadRequest, content_type_params, parse_request
@@ -149,19 +151,36 @@ class _Handler(BaseHTTPRequestHandler):
         self._gateway(url.query, body, decision)
 
     def _read_body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        """The body (Content-Length or chunked), or None once an HTTP error has been answered: a
+        framing this server cannot follow leaves the body's end unknown, so the connection closes."""
+        transfer_encoding = self.headers.get("Transfer-Encoding", "").strip().lower()
+        if transfer_encoding:
+            self.close_connection = "Content-Length" in self.headers  # both headers: a smuggling shape
+            if transfer_encoding != "chunked":
+                self.close_connection = True
+                self._send_json(501, {"error": f"unsupported Transfer-Encoding {transfer_encoding!r} (chunked is)"})
+                return None
+            try:
+                return read_chunked(self.rfile, MAX_BODY)
+            except ChunkedError as exc:
+                self.close_connection = True
+                self._send_json(exc.status, {"error": exc.message})
+                return None
+        raw_length = self.headers.get("Content-Length", "0").strip() or "0"
+        if not raw_length.isdigit():
             self.close_connection = True
-            self._send_json(411, {"error": "send a Content-Length (chunked bodies are not supported)"})
+            self._send_json(400, {"error": "Content-Length must be a decimal number of bytes"})
             return None
-        try:
-            length = int(self.headers.get("Content-Length", "0") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY:
+        length = int(raw_length)
+        if length > MAX_BODY:
             self.close_connection = True  # the unread body would be taken for the next request
             self._send_json(413, {"error": f"Content-Length must be between 0 and {MAX_BODY}"})
             return None
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:  # the client went away mid-body: nobody to answer
+            self.close_connection = True
+            return None
+        return body
 
     @staticmethod
     def _method_of(query: str, body: bytes) -> str:
@@ -177,8 +196,10 @@ class _Handler(BaseHTTPRequestHandler):
         gateway = self.server.gateway
         try:
             parsed = parse_request(query, self.headers.get("Content-Type", ""), body)
-        except BadRequest as exc:
-            self._send_json(400, {"error": str(exc)})
+        except BadRequest as exc:  # unreadable parameters: a gateway answer the client can act on
+            error = ApiError("40002", exc.sub_code, exc.detail)
+            reply = gateway.error_reply(exc.params, error)
+            self._send(200, reply.body, f"application/json;charset={reply_charset(exc.params)}")
             return
         if decision.action is Action.ERROR:
             gateway.counters.fault("error")
@@ -195,8 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
             gateway.counters.fault(decision.action.value)
             self._send(504, b"", "text/html")
             return
-        charset = parsed.params.get("charset", "utf-8")
-        self._send(200, reply.body, f"application/json;charset={charset}")
+        self._send(200, reply.body, f"application/json;charset={reply_charset(parsed.params)}")
 
     def _abort(self, *, reset: bool) -> None:
         """Close without replying; `reset` sends a TCP RST instead of a FIN."""
@@ -278,6 +298,13 @@ class _Handler(BaseHTTPRequestHandler):
                 data = _object(payload)
                 gateway.register_app(str(data.get("app_id", "")), str(data.get("public_key", "")))
                 self._send_json(200, {"apps": gateway.app_ids()})
+            elif route == ("POST", "app_auths"):
+                data = _object(payload)
+                auth = gateway.authorize_isv(
+                    data.get("isv_app_id", ""), data.get("auth_app_id", ""), apis=data.get("apis"),
+                    expires_in=data.get("expires_in"), app_auth_token=data.get("app_auth_token"),
+                )  # fmt: skip
+                self._send_json(200, auth.to_dict())
             elif (cert_reply := cert_admin.route(gateway.cert_mode, self.command, name, payload)) is not None:
                 self._send_json(200, cert_reply)
             else:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidSignature
@@ -39,27 +38,3 @@ def verify_request(params: Mapping[str, str], public_key: rsa.RSAPublicKey, *, c
 def sign_bytes(content: bytes, private_key: rsa.RSAPrivateKey, sign_type: str = "RSA2") -> str:
     algorithm = _HASHES.get(sign_type, hashes.SHA256)
     return base64.b64encode(private_key.sign(content, padding.PKCS1v15(), algorithm())).decode("ascii")
-
-
-# Secrets a client sent must not be echoed back in clear, even in the signature-error sub_msg.
-_SECRET_PARAMS = ("auth_token", "app_auth_token")
-_SECRET_JSON_FIELDS = re.compile(r'("(?:auth_code|cell|mobile)"\s*:\s*")([^"]*)(")', re.ASCII)
-
-
-def mask(value: str) -> str:
-    if len(value) <= 6:
-        return "*" * len(value)
-    return value[:2] + "*" * (len(value) - 6) + value[-4:]
-
-
-def masked_string_to_sign(params: Mapping[str, str]) -> str:
-    """The string to sign as the real gateway echoes it in `isv.invalid-signature`, secrets masked."""
-    shown = dict(params)
-    for name in _SECRET_PARAMS:
-        if shown.get(name):
-            shown[name] = mask(shown[name])
-    if shown.get("biz_content"):
-        shown["biz_content"] = _SECRET_JSON_FIELDS.sub(
-            lambda m: m.group(1) + mask(m.group(2)) + m.group(3), shown["biz_content"]
-        )
-    return string_to_sign(shown)

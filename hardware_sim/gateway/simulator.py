@@ -125,6 +125,22 @@ class GatewaySimulator:
         """A new Alipay public-key certificate (new key and serial, same CA); returns its SN."""
         return self.gateway.cert_mode.rotate().sn
 
+    def authorize_isv(
+        self,
+        isv_app_id: str,
+        auth_app_id: str,
+        *,
+        apis: list[str] | None = None,
+        expires_in: float | None = None,
+        app_auth_token: str | None = None,
+    ) -> dict[str, Any]:
+        """Let ISV app `isv_app_id` call `apis` (None: all) for merchant app `auth_app_id`, until
+        `expires_in` seconds from now (None: never). Returns the authorization, `app_auth_token` included."""
+        auth = self.gateway.authorize_isv(
+            isv_app_id, auth_app_id, apis=apis, expires_in=expires_in, app_auth_token=app_auth_token
+        )
+        return auth.to_dict()
+
     def set_faults(self, plan: FaultPlan | Mapping[str, Any] | None = None, **settings: Any) -> FaultPlan:
         """Replace the fault plan: a FaultPlan, a mapping, or keywords (`latency=0.2, error_rate=0.5`,
         `outage=5` seconds from now). No argument clears every fault."""

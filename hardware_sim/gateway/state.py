@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS tokens (
     access_token TEXT PRIMARY KEY, refresh_token TEXT NOT NULL UNIQUE, app_id TEXT NOT NULL,
     user_id TEXT NOT NULL, expires REAL NOT NULL, re_expires REAL NOT NULL,
     refreshed INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS app_auths (
+    app_auth_token TEXT PRIMARY KEY, isv_app_id TEXT NOT NULL, auth_app_id TEXT NOT NULL,
+    user_id TEXT NOT NULL, apis TEXT NOT NULL, expires REAL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS cards (
     biz_card_no TEXT PRIMARY KEY, app_id TEXT NOT NULL, template_id TEXT NOT NULL, user_id TEXT NOT NULL,
     out_serial_no TEXT NOT NULL, external_card_no TEXT NOT NULL, open_date TEXT NOT NULL,

@@ -3,21 +3,27 @@
 `out_trade_no` rules (reference §6): same number + same order + same buyer replays the first
 outcome (a paid trade answers ACQ.TRADE_HAS_SUCCESS; a waiting one 10003 again), a different order
 is ACQ.CONTEXT_INCONSISTENT, another buyer ACQ.TRADE_BUYER_NOT_MATCH, a closed trade
-ACQ.TRADE_HAS_CLOSE. Cancelling an unknown trade records it closed, so a late pay cannot succeed."""
+ACQ.TRADE_HAS_CLOSE. Cancelling an unknown trade records it closed, so a late pay cannot succeed.
+
+Failure replies carry only what the reference lists (§3.11, §3.12): a 40004 of trade.pay or
+trade.query adds the four zero amounts and the `out_trade_no` sent, never `total_amount`, `trade_no`
+or buyer fields; trade.cancel failures add nothing."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 import sqlite3
+from dataclasses import replace
 from decimal import Decimal
 
 from .. import ids
 from ..chinatime import format_china
-from ..errors import business
+from ..errors import ApiError, business
 from ..payment_codes import Behaviour, classify
-from .context import AMOUNT, Context, JsonObject, one_of, optional_str, require_str
+from .context import AMOUNT, Context, Handler, JsonObject, one_of, optional_str, require_str
 
 OUT_TRADE_NO = re.compile(r"[A-Za-z0-9_]{1,64}")
 _ZERO = "0.00"
@@ -38,6 +44,22 @@ def _buyer_of(code: str) -> tuple[str, str]:
     return f"2088{number:012d}", f"{str(number)[:3]}***@sim.example"
 
 
+def _failure_shape(handler: Handler) -> Handler:
+    """Every 40004 of the wrapped handler carries the fields of a failed trade (see the module doc)."""
+
+    @functools.wraps(handler)
+    def wrapped(ctx: Context) -> JsonObject:
+        try:
+            return handler(ctx)
+        except ApiError as error:
+            if error.code != "40004":
+                raise
+            raise replace(error, extra=_failed_amounts(ctx.biz().get("out_trade_no"))) from None
+
+    return wrapped
+
+
+@_failure_shape
 def pay(ctx: Context) -> JsonObject:
     biz = ctx.biz()
     out_trade_no = require_str(biz, "out_trade_no", max_len=64)
@@ -57,7 +79,7 @@ def pay(ctx: Context) -> JsonObject:
         return _replay(ctx, existing, order_digest, _digest(code))
     rule = classify(code)
     if rule.behaviour is Behaviour.CODE_INVALID:
-        raise business("ACQ.PAYMENT_AUTH_CODE_INVALID", "支付授权码无效", **_failed_amounts(out_trade_no, amount))
+        raise business("ACQ.PAYMENT_AUTH_CODE_INVALID", "支付授权码无效")
     buyer_id, logon_id = _buyer_of(code)
     status, confirm_at = {
         Behaviour.PAID: ("TRADE_SUCCESS", ctx.now),
@@ -78,7 +100,7 @@ def pay(ctx: Context) -> JsonObject:
     trade = _find(ctx, out_trade_no, "")
     assert trade is not None
     if rule.behaviour is Behaviour.BALANCE_NOT_ENOUGH:
-        raise business("ACQ.BUYER_BALANCE_NOT_ENOUGH", "买家余额不足", **_failed_amounts(out_trade_no, amount))
+        raise business("ACQ.BUYER_BALANCE_NOT_ENOUGH", "买家余额不足")
     return _pay_reply(trade)
 
 
@@ -92,16 +114,16 @@ def _replay(ctx: Context, trade: sqlite3.Row, order_digest: str, code_digest: st
         raise business("ACQ.TRADE_BUYER_NOT_MATCH", "交易买家不匹配")
     ctx.counters.duplicate("out_trade_no")
     if trade["status"] == "TRADE_SUCCESS":
-        amounts = _failed_amounts(trade["out_trade_no"], trade["total_amount"])
-        raise business("ACQ.TRADE_HAS_SUCCESS", "交易已被支付", **amounts)
+        raise business("ACQ.TRADE_HAS_SUCCESS", "交易已被支付")
     return _pay_reply(trade)
 
 
-def _failed_amounts(out_trade_no: str, total: str) -> dict[str, str]:
-    return {
-        "buyer_pay_amount": _ZERO, "invoice_amount": _ZERO, "out_trade_no": out_trade_no,
-        "point_amount": _ZERO, "receipt_amount": _ZERO, "total_amount": total,
-    }  # fmt: skip
+def _failed_amounts(out_trade_no: object) -> tuple[tuple[str, str], ...]:
+    """The fields of a failed trade.pay/query (the real capture's order); `out_trade_no` only when sent."""
+    shown = {"out_trade_no": out_trade_no} if isinstance(out_trade_no, str) and out_trade_no else {}
+    return tuple({
+        "buyer_pay_amount": _ZERO, "invoice_amount": _ZERO, **shown, "point_amount": _ZERO, "receipt_amount": _ZERO,
+    }.items())  # fmt: skip
 
 
 def _pay_reply(trade: sqlite3.Row) -> JsonObject:
@@ -157,15 +179,12 @@ def _keys(ctx: Context) -> tuple[str, str]:
     return out_trade_no, trade_no
 
 
+@_failure_shape
 def query(ctx: Context) -> JsonObject:
     out_trade_no, trade_no = _keys(ctx)
     trade = _find(ctx, out_trade_no, trade_no)
     if trade is None:
-        raise business(
-            "ACQ.TRADE_NOT_EXIST", "交易不存在",
-            buyer_pay_amount=_ZERO, invoice_amount=_ZERO, out_trade_no=out_trade_no,
-            point_amount=_ZERO, receipt_amount=_ZERO,
-        )  # fmt: skip
+        raise business("ACQ.TRADE_NOT_EXIST", "交易不存在")
     trade = _settle(ctx, trade)
     paid = trade["status"] == "TRADE_SUCCESS"
     amount = trade["total_amount"] if paid else _ZERO

@@ -40,7 +40,8 @@ async def test_a_call_posts_query_params_and_a_form_body(keys: KeySet) -> None:
     assert status.paid
     request = gateway.requests[0]
     assert request.method == "POST"
-    assert request.headers["content-type"].startswith("application/x-www-form-urlencoded")
+    # exactly what both official SDKs send, charset included
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded;charset=utf-8"
     assert request.url.params["method"] == "alipay.trade.query"
     assert b"biz_content=" in request.content
 
@@ -56,7 +57,9 @@ async def test_image_upload_is_multipart_with_the_file_as_a_part(keys: KeySet) -
     assert request.headers["content-type"].startswith("multipart/form-data")
     assert b'name="image_content"; filename="logo.png"' in request.content
     assert b"\x89PNG\r\n\x1a\nDATA" in request.content
-    assert b'name="image_type"' in request.content
+    # text parts typed like the official SDKs': `Content-Type: text/plain; charset=utf-8`
+    assert b'name="image_type"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\npng\r\n' in request.content
+    assert b'name="image_name"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nlogo\r\n' in request.content
     assert request.url.params["sign"]
 
 

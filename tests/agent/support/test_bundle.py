@@ -12,9 +12,21 @@ import pytest
 
 from agent.support import BundleError, build_bundle
 from agent.support import logfiles as logfiles_module
+from tests.support.gateway import APP_ID
 from tests.support.gateway import Store as GatewayStore
 
-from .conftest import OLD_LINE, PAYMENT_CODE, PAYMENT_TAIL, PHONE, TOKEN, Till, fake_commands, make_till, read_bundle
+from .conftest import (
+    APP_AUTH_TOKEN,
+    OLD_LINE,
+    PAYMENT_CODE,
+    PAYMENT_TAIL,
+    PHONE,
+    TOKEN,
+    Till,
+    fake_commands,
+    make_till,
+    read_bundle,
+)
 
 
 def assert_no_secrets(till: Till, everything: bytes, members: dict[str, str]) -> None:
@@ -93,6 +105,8 @@ def test_without_journalctl_the_readme_says_so(till: Till, tmp_path: Path, monke
 
 def test_doctor_findings_against_the_simulated_gateway(tmp_path: Path, simulated_gateway: GatewayStore) -> None:
     gateway = simulated_gateway.gateway
+    # the till is an ISV set-up: the simulator checks its app_auth_token, so the merchant authorizes it
+    gateway.authorize_isv(APP_ID, "2021000000000002", app_auth_token=APP_AUTH_TOKEN)
     till = make_till(tmp_path / "till", gateway.url, gateway.alipay_public_key_pem)
     result = build_bundle(till.config, tmp_path, doctor=True, run=fake_commands())
     everything, members = read_bundle(result.path)

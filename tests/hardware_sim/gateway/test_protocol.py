@@ -30,14 +30,19 @@ def test_get_with_every_parameter_in_the_query_string_works(client: TinyClient) 
     assert reply.verified and reply.sub_code == "ACQ.TRADE_NOT_EXIST"
 
 
-def test_wrong_key_is_invalid_signature_and_shows_the_masked_string_to_sign(client: TinyClient) -> None:
+def test_wrong_key_is_invalid_signature_and_echoes_the_exact_string_to_sign(client: TinyClient) -> None:
+    """The real gateway echoes its string to sign so integrators can diff it against theirs: byte for byte."""
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    reply = client.call(QUERY, BIZ, sign_with=other, auth_token="authusrBsecret0000000000000000000000X01")
+    token = "authusrBsecret0000000000000000000000X01"
+    biz = '{"auth_code":"281011111111111111","out_trade_no":"nope","subject":"咖啡 & 茶"}'
+    params = client.common(QUERY, biz_content=biz, auth_token=token, notify_url="")
+    params["sign"] = sign_params(params, other)
+    reply = parse_reply(200, client.http.post(client.url, params=params).content, client.alipay_public_key)
     assert (reply.code, reply.sub_code) == ("40002", "isv.invalid-signature")
     assert reply.verified and reply.key == "alipay_trade_query_response"
-    sub_msg = reply.node["sub_msg"]
-    assert "网关生成的验签字符串为：" in sub_msg and "method=alipay.trade.query&sign_type=RSA2" in sub_msg
-    assert "authusrBsecret" not in sub_msg  # tokens are masked even here
+    what_the_client_signed = "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "sign" and params[k])
+    prefix = "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为："
+    assert reply.node["sub_msg"] == prefix + what_the_client_signed
 
 
 def test_a_tampered_parameter_breaks_the_signature(client: TinyClient) -> None:
@@ -138,29 +143,84 @@ def test_gbk_requests_get_gbk_replies_signed_over_gbk_bytes(client: TinyClient) 
     assert "交易不存在".encode("gbk") in reply.body
 
 
-def test_garbage_bodies_get_a_clear_http_error(sim: GatewaySimulator, client: TinyClient) -> None:
-    response = client.http.post(sim.url, content=b"--x\r\nnonsense", headers={"Content-Type": "multipart/form-data"})
-    assert response.status_code == 400 and "boundary" in response.json()["error"]
-    response = client.http.post(
-        sim.url, content=b"a=%FF%FE", headers={"Content-Type": "application/x-www-form-urlencoded"}
-    )
-    assert response.status_code == 400
+@pytest.mark.parametrize(
+    ("content_type", "body", "sub_code"),
+    [
+        ("multipart/form-data", b"--x\r\nnonsense", "isv.invalid-parameter"),  # no boundary
+        ("multipart/form-data; boundary=B", b"--B\r\nno header end", "isv.invalid-parameter"),
+        ("application/xml", b"<x/>", "isv.invalid-parameter"),
+        ("application/x-www-form-urlencoded", b"biz_content=%FF%FE", "isv.invalid-charset"),  # not UTF-8
+        ("application/x-www-form-urlencoded;charset=utf-8", b"biz_content=%C4%E3", "isv.invalid-charset"),
+    ],
+)
+def test_unreadable_bodies_get_a_signed_gateway_error_the_client_can_act_on(
+    client: TinyClient, content_type: str, body: bytes, sub_code: str
+) -> None:
+    params = client.common(QUERY)
+    response = client.http.post(client.url, params=params, content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 200
+    reply = parse_reply(200, response.content, client.alipay_public_key)
+    assert (reply.key, reply.code, reply.sub_code) == ("alipay_trade_query_response", "40002", sub_code)
+    assert reply.verified  # the app is known: signed, like every reply to a known app
     assert client.call(QUERY, BIZ).verified  # still serving
+
+
+def test_unreadable_bodies_of_unknown_or_missing_apps_are_answered_unsigned(client: TinyClient) -> None:
+    response = client.http.post(client.url, params={"app_id": "2099000000000000", "method": QUERY},
+                                content=b"biz_content=%FF", headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    reply = parse_reply(200, response.content, client.alipay_public_key)
+    assert (reply.key, reply.sub_code, reply.signed) == ("alipay_trade_query_response", "isv.invalid-charset", False)
+    nothing = client.http.post(client.url, content=b"%FF=%FF", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    reply = parse_reply(200, nothing.content, client.alipay_public_key)
+    assert (reply.key, reply.sub_code, reply.signed) == ("error_response", "isv.invalid-charset", False)
 
 
 def test_unknown_paths_are_404(sim: GatewaySimulator, client: TinyClient) -> None:
     assert client.http.get(sim.base_url + "/nothing").status_code == 404
 
 
-def test_oversized_and_chunked_bodies_are_refused_and_the_connection_closed(sim: GatewaySimulator) -> None:
+def test_oversized_and_malformed_bodies_are_refused_and_the_connection_closed(sim: GatewaySimulator) -> None:
     import http.client
 
-    conn = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=10)
-    conn.putrequest("POST", "/gateway.do")
-    conn.putheader("Content-Length", str(64 * 1024 * 1024))
-    conn.endheaders()
-    response = conn.getresponse()
-    assert response.status == 413 and response.getheader("Connection") == "close"
-    conn.close()
-    chunked = httpx.post(sim.url, content=iter([b"a=1"]))  # a generator body is sent chunked
-    assert chunked.status_code == 411
+    for headers, status in [
+        ({"Content-Length": str(64 * 1024 * 1024)}, 413),
+        ({"Content-Length": "-5"}, 400),
+        ({"Content-Length": "ten"}, 400),
+        ({"Transfer-Encoding": "gzip"}, 501),
+    ]:
+        conn = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=10)
+        conn.putrequest("POST", "/gateway.do")
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        assert (response.status, response.getheader("Connection")) == (status, "close"), headers
+        conn.close()
+
+
+def test_chunked_bodies_are_read_like_any_body(client: TinyClient) -> None:
+    """Real HTTP servers accept Transfer-Encoding: chunked; so does the simulator."""
+    params = client.common(QUERY, biz_content='{"out_trade_no":"nope"}')
+    params["sign"] = sign_params(params, client.private_key)
+    form = httpx.QueryParams(params).__str__().encode()
+    pieces = [form[:7], form[7:50], form[50:]]
+    response = client.http.post(client.url, content=iter(pieces),  # a generator body is sent chunked
+                                headers={"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"})  # fmt: skip
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    reply = parse_reply(response.status_code, response.content, client.alipay_public_key)
+    assert (reply.status, reply.verified, reply.sub_code) == (200, True, "ACQ.TRADE_NOT_EXIST")
+    assert client.call(QUERY, BIZ).verified  # the keep-alive connection is still in step
+
+
+def test_broken_chunked_framing_is_a_400_and_closes(sim: GatewaySimulator) -> None:
+    import socket
+
+    for framing in (b"zz\r\nabc\r\n0\r\n\r\n", b"3\r\nabcXX0\r\n\r\n", b"5\r\nab"):
+        with socket.create_connection(("127.0.0.1", sim.port), timeout=10) as sock:
+            sock.sendall(b"POST /gateway.do HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + framing)
+            if framing == b"5\r\nab":
+                sock.shutdown(socket.SHUT_WR)  # cut short
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in answer, framing
