@@ -144,7 +144,7 @@ def root_cert_sn(roots: Sequence[x509.Certificate]) -> str:
     """`alipay_root_cert_sn`: the SNs of the bundle's RSA-family certificates, in file order, joined by `_`."""
     sns = [cert_sn(cert) for cert in roots if is_rsa_family(cert)]
     if not sns:
-        raise CertificateError("the Alipay root bundle holds no RSA certificate (it is not Alipay's root bundle)")
+        raise CertificateError("the Alipay root certificate bundle holds no RSA certificate (it is not Alipay's)")
     return "_".join(sns)
 
 
@@ -233,7 +233,8 @@ def verify_chain(
     for _ in range(len(chain) + 1):
         for root in roots:
             if _signed_by(current, root) and _is_ca(root, required=False):
-                _check_validity(root, now, f"Alipay root certificate {root.subject.rfc4514_string()}")
+                where = f"root {root.subject.rfc4514_string()} of the Alipay root certificate bundle"
+                _check_validity(root, now, where)
                 return leaf
         parent = next((c for c in intermediates if _signed_by(current, c) and _is_ca(c, required=True)), None)
         if parent is None:
