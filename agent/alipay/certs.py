@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 RSA_FAMILY_OID_PREFIX = "1.2.840.113549.1.1"  # sha256WithRSAEncryption and its siblings
+MAX_CHAIN = 8  # certificates in one Alipay certificate file (Alipay's holds two)
 
 # Java's RFC 2253 keywords (sun.security.x509.AVAKeyword); other attributes are written as OIDs.
 _RFC2253_KEYWORDS = {
@@ -129,9 +130,23 @@ def java_rfc2253_name(name_der: bytes) -> str:
 # --- serial numbers -----------------------------------------------------------------------------------------
 
 
+def issuer_der(cert: x509.Certificate) -> bytes:
+    """The issuer Name exactly as encoded in the certificate (string types and order as signed), which is
+    what Java renders; `cert.issuer.public_bytes()` would be a re-encoding."""
+    tbs = cert.tbs_certificate_bytes
+    tag, start, end = _read_tlv(tbs, 0)
+    fields = _children(tbs, start, end) if tag == 0x30 else []
+    if fields and fields[0][0] == 0xA0:  # [0] version, absent in v1 certificates
+        fields = fields[1:]
+    if len(fields) < 3 or fields[2][0] != 0x30:
+        raise CertificateError("a certificate without an issuer name")
+    _, element_start, _, element_end = fields[2]  # serialNumber, signature, issuer
+    return tbs[element_start:element_end]
+
+
 def cert_sn(cert: x509.Certificate) -> str:
     """Alipay's SN of a certificate: MD5(issuer DN as Java renders it + decimal serial), 32 hex digits."""
-    issuer = java_rfc2253_name(cert.issuer.public_bytes())
+    issuer = java_rfc2253_name(issuer_der(cert))
     digest = hashlib.md5((issuer + str(cert.serial_number)).encode("utf-8"), usedforsecurity=False)
     return digest.hexdigest().rjust(32, "0")  # Java pads BigInteger.toString(16); hexdigest is always 32
 
@@ -267,6 +282,8 @@ def trust_alipay_cert(
 ) -> AlipayCert:
     """Parse, chain and date-check an Alipay public-key certificate (file or downloaded content)."""
     chain = load_certificates(data, what)
+    if len(chain) > MAX_CHAIN:  # each link costs signature checks: a hostile download must not cost more
+        raise CertificateError(f"the {what} holds {len(chain)} certificates (a chain has a few)")
     leaf = verify_chain(chain, roots, now, what)
     return AlipayCert(cert_sn(leaf), leaf, certificate_pem(chain), rsa_public_key(leaf, what))
 

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
 from agent.alipay.certs import (
@@ -159,3 +161,26 @@ def test_stored_certificates_join_the_trusted_set_and_stale_ones_are_dropped(pki
                            stored_alipay_certs=[newer, expired, configured])  # fmt: skip
     assert [c.sn for c in mode.alipay_certs] == [expected_sn(x509.load_pem_x509_certificates(d)[0])
                                                  for d in (configured, newer)]  # fmt: skip
+
+
+def test_the_issuer_string_types_are_read_as_java_reads_them(pki: Pki) -> None:
+    # cryptography writes the T61String "Café" as the UTF-8 bytes 43 61 66 c3 a9; Java decodes a T61String
+    # as Latin-1, so its name (and the SN) holds "CafÃ©". The '+' of the PrintableString is escaped.
+    issuer = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Caf\xe9", _type=_ASN1Type.T61String),
+                        x509.NameAttribute(NameOID.COMMON_NAME, "A+B", _type=_ASN1Type.PrintableString)])  # fmt: skip
+    signer = Authority(pki.rsa_root.cert, pki.rsa_root.key)
+    cert = (
+        x509.CertificateBuilder().subject_name(name("leaf")).issuer_name(issuer)
+        .public_key(rsa_key("alipay-1").public_key()).serial_number(12345)
+        .not_valid_before(NOW).not_valid_after(NOW + timedelta(days=1))
+        .sign(signer.key, hashes.SHA256())  # type: ignore[arg-type]
+    )  # fmt: skip
+    expected = hashlib.md5("CN=A\\+B,O=Caf\xc3\xa9,C=CN12345".encode(), usedforsecurity=False).hexdigest()
+    assert cert_sn(cert) == expected
+
+
+def test_a_downloaded_file_with_too_many_certificates_is_refused(pki: Pki) -> None:
+    data = pki.alipay_cert(rsa_key("alipay-1")) * 5
+    with pytest.raises(CertificateError, match="certificates"):
+        trust_alipay_cert(data, x509.load_pem_x509_certificates(pki.root_bundle), NOW)
