@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -292,10 +292,21 @@ def trust_alipay_cert(
 class CertMode:
     """What certificate mode adds to the credentials: the two request SNs, the roots, the trusted certs."""
 
+    EXPIRY_WARNING = timedelta(days=30)  # `config check` and the doctor warn this long before an end
+
     app_cert_sn: str
     alipay_root_cert_sn: str
     roots: tuple[x509.Certificate, ...]
     alipay_certs: tuple[AlipayCert, ...]  # the configured one first, then those downloaded since
+    app_cert: x509.Certificate
+
+    def expiring(self, now: datetime, within: timedelta) -> list[tuple[str, str, datetime]]:
+        """(setting, what, end) of each configured certificate that ends within `within` of `now`."""
+        in_use = [("app_cert_file", "app public-key certificate", self.app_cert),
+                  ("alipay_cert_file", "Alipay public-key certificate", self.alipay_certs[0].leaf)]  # fmt: skip
+        in_use += [("alipay_root_cert_file", f"Alipay root {root.subject.rfc4514_string()}", root)
+                   for root in self.roots]  # fmt: skip
+        return [(key, what, c.not_valid_after_utc) for key, what, c in in_use if c.not_valid_after_utc - now < within]
 
     def __repr__(self) -> str:
         return f"CertMode(app_cert_sn={self.app_cert_sn!r}, alipay_certs={[c.sn for c in self.alipay_certs]!r})"
@@ -334,4 +345,4 @@ def build_cert_mode(
             continue  # an expired earlier download: Alipay's current one is downloaded again when needed
         if all(cert.sn != known.sn for known in trusted):
             trusted.append(cert)
-    return CertMode(cert_sn(app_leaf), root_sn, roots, tuple(trusted))
+    return CertMode(cert_sn(app_leaf), root_sn, roots, tuple(trusted), app_leaf)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography import x509
-
-from agent.alipay.certs import CertificateError, CertMode, build_cert_mode, leaf_of, load_certificates
+from agent.alipay.certs import CertificateError, CertMode, build_cert_mode
 from agent.alipay.keys import KeyFormatError, read_private_key_file
 from agent.config import alipay_cert_store
 from agent.config.load import cert_problem
@@ -22,22 +20,14 @@ from agent.doctor.context import Context
 from agent.doctor.finding import Finding, fail, ok, warn
 
 NAME = "certificates"
-EXPIRY_WARNING = timedelta(days=30)
 RENEW_FIX = ("renew it in the Alipay console before then (app settings -> interface signing), then replace the "
              "file; see 'Certificate mode' in docs/operations.md")  # fmt: skip
 
 
-def judge_expiry(mode: CertMode, app_cert: x509.Certificate, now: datetime) -> list[Finding]:
+def judge_expiry(mode: CertMode, now: datetime) -> list[Finding]:
     """A warning for each certificate in use that ends within 30 days (pure)."""
-    in_use = [("app public-key certificate", app_cert), ("Alipay public-key certificate", mode.alipay_certs[0].leaf)]
-    in_use += [(f"Alipay root {root.subject.rfc4514_string()}", root) for root in mode.roots]
-    findings = []
-    for what, cert in in_use:
-        end = cert.not_valid_after_utc
-        if end - now < EXPIRY_WARNING:
-            findings.append(warn(f"{NAME}.expiry", f"the {what} expires on {end:%Y-%m-%d} ({(end - now).days} days)",
-                                 RENEW_FIX))  # fmt: skip
-    return findings
+    return [warn(f"{NAME}.expiry", f"the {what} (alipay.{key}) expires on {end:%Y-%m-%d} ({(end - now).days} days)",
+                 RENEW_FIX) for key, what, end in mode.expiring(now, CertMode.EXPIRY_WARNING)]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,11 +50,10 @@ def judge_certificates(
     except CertificateError as exc:
         problem = cert_problem(str(exc))
         return [fail(NAME, f"{problem.key}: {problem.message}", problem.fix)]
-    app_leaf = leaf_of(load_certificates(files.app_cert, "app public-key certificate"))
     current = mode.alipay_certs[0]
     findings = [ok(NAME, f"the app certificate matches the app private key (SN {mode.app_cert_sn}); Alipay's "
                          f"certificate {current.sn} chains to the root bundle and is in date")]  # fmt: skip
-    return findings + judge_expiry(mode, app_leaf, now)
+    return findings + judge_expiry(mode, now)
 
 
 def check_certificates(ctx: Context) -> list[Finding]:

@@ -36,7 +36,7 @@ def test_a_certificate_ending_within_30_days_is_a_warning_with_its_fix(tmp_path:
     soon = pki.alipay_cert(rsa_key("alipay-1"), not_after=NOW + timedelta(days=10))
     result = findings(write_setup(tmp_path, pki, **{"alipayCertPublicKey_RSA2.crt": soon}))
     warning = next(f for f in result if f.status == "WARN")
-    assert "Alipay public-key certificate expires on" in warning.message
+    assert "Alipay public-key certificate (alipay.alipay_cert_file) expires on" in warning.message
     assert warning.fix and "docs/operations.md" in warning.fix
     # Once the date has passed it is a failure naming the setting.
     [failure] = findings(tmp_path / "agent.toml", days_later=11)
