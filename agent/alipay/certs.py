@@ -242,6 +242,8 @@ def verify_chain(
     if not chain:
         raise CertificateError(f"the {what} holds no certificate")
     leaf = leaf_of(chain)
+    if _is_ca(leaf, required=True):  # a root or an intermediate given where the end certificate belongs
+        raise CertificateError(f"the {what} is a CA certificate (a root or intermediate), not the one that signs")
     current = leaf
     _check_validity(current, now, what)
     intermediates = [cert for cert in chain if cert is not leaf]

@@ -79,6 +79,8 @@ def test_mixed_up_files_name_the_setting_at_fault(tmp_path: Path, pki: Pki) -> N
             "alipay.alipay_cert_file", "expired"),
         "Alipay's certificate given as the app's": ({"appCertPublicKey.crt": pki.alipay_cert(rsa_key("alipay-1"))},
                                                     "alipay.app_cert_file", "does not match the app private key"),
+        "the RSA root given as Alipay's certificate": ({"alipayCertPublicKey_RSA2.crt": pem(pki.rsa_root.cert)},
+                                                        "alipay.alipay_cert_file", "is a CA certificate"),
         "a public key instead of a certificate": ({"alipayRootCert.crt": b"MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A"},
                                                   "alipay.alipay_root_cert_file", "not a PEM certificate"),
     }  # fmt: skip
