@@ -131,8 +131,11 @@ class AlipayClient:
                 download = self.protocol.prepare(self.protocol.download_request(sn), self._clock())
                 status, body = await self._send(download, timeouts)
                 cert = self.protocol.accept_alipay_cert(sn, status, body, self._clock())
-            except (AlipayError, CertificateError) as exc:
-                reason = exc.message if isinstance(exc, AlipayError) else str(exc)
+            except Exception as exc:  # whatever went wrong, nothing but an AlipayError leaves execute()
+                if isinstance(exc, AlipayError):
+                    reason = exc.message
+                else:
+                    reason = str(exc) if isinstance(exc, CertificateError) else f"unreadable ({type(exc).__name__})"
                 log.error("REFUSED Alipay certificate %s: %s; replies signed with it are not trusted", sn, reason)
                 raise ResponseVerificationError(
                     f"the reply is signed with Alipay certificate {sn}, which is not trusted: {reason}",
