@@ -235,3 +235,20 @@ async def test_the_cert_sn_member_is_checked_before_anything_is_asked(pki: Pki, 
                 await client.execute(QUERY)
         else:  # no member at all (some error replies): checked against the trusted certificates
             assert (await client.execute(QUERY)).paid
+
+
+async def test_the_download_reply_needs_no_signature_trust_comes_from_the_root(pki: Pki) -> None:
+    setup = cert_setup(pki)
+    new_key = rsa_key("alipay-2")
+    setup.gateway.rotate(new_key, pki.alipay_cert(new_key))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = setup.gateway.handler(request)
+        if b"alipaycert.download" not in request.url.query:
+            return response
+        reply = json.loads(response.content)
+        return httpx.Response(200, content=json.dumps({k: v for k, v in reply.items() if k != "sign"}).encode())
+
+    async with AlipayClient(setup.credentials, GATEWAY, transport=httpx.MockTransport(handler)) as client:
+        assert (await client.execute(QUERY)).paid
+    assert client.protocol.trusts(setup.gateway.sn)
