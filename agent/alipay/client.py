@@ -8,6 +8,8 @@ timeout, truncated or oversized reply, any other surprise) is `NoAnswerError`: t
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +21,15 @@ from urllib.parse import urlencode
 import httpx
 
 from .apis.base import ApiRequest
+from .certs import AlipayCert, CertificateError
 from .envelope import PreparedRequest, utc_now
 from .errors import AlipayError, GatewayUnreachableError, NoAnswerError, ResponseVerificationError
-from .protocol import Credentials, OpenApiProtocol
+from .protocol import CERT_HINT, AlipayCertNeeded, Credentials, OpenApiProtocol
+
+log = logging.getLogger(__name__)
+
+# Told of each Alipay certificate trusted after a rotation, to keep it for the next start.
+AlipayCertSink = Callable[[AlipayCert], None]
 
 R = TypeVar("R")
 
@@ -91,9 +99,12 @@ class AlipayClient:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = utc_now,
         observer: CallObserver | None = None,
+        cert_sink: AlipayCertSink | None = None,
     ) -> None:
         self.protocol = OpenApiProtocol(credentials, gateway_url)
         self.observer = observer
+        self.cert_sink = cert_sink
+        self._rotation = asyncio.Lock()  # one download per new Alipay certificate, however many calls wait
         self.timeouts = timeouts or Timeouts()
         self._clock = clock
         self._http = httpx.AsyncClient(
@@ -109,12 +120,52 @@ class AlipayClient:
         try:
             prepared = self.protocol.prepare(request, self._clock())
             status, body = await self._send(prepared, timeouts)
-            result = self.protocol.parse(request, status, body)
+            result = await self._parse(request, status, body, timeouts)
         except AlipayError as exc:
             self._observe(request.METHOD, exc.kind, started)
             raise
         self._observe(request.METHOD, "success", started)
         return result
+
+    async def _parse(self, request: ApiRequest[R], status: int, body: bytes, timeouts: Timeouts | None) -> R:
+        try:
+            return self.protocol.parse(request, status, body, now=self._clock())
+        except AlipayCertNeeded as needed:
+            # Alipay rotated its certificate: fetch the new one, trust it only if it chains, verify again.
+            await self._learn_alipay_cert(request.METHOD, needed.sn, timeouts)
+        try:
+            return self.protocol.parse(request, status, body, now=self._clock())
+        except AlipayCertNeeded:
+            raise ResponseVerificationError("the reply's Alipay certificate is still unknown", method=request.METHOD,
+                                            http_status=status) from None  # fmt: skip
+
+    async def _learn_alipay_cert(self, method: str, sn: str, timeouts: Timeouts | None) -> None:
+        """Download and check Alipay certificate `sn`. Any failure leaves the original call's reply
+        unverified, so its outcome is unknown (never "not sent": that call did reach Alipay)."""
+        async with self._rotation:
+            if self.protocol.trusts(sn):
+                return  # another call fetched it meanwhile
+            try:
+                download = self.protocol.prepare(self.protocol.download_request(sn), self._clock())
+                status, body = await self._send(download, timeouts)
+                cert = self.protocol.accept_alipay_cert(sn, status, body, self._clock())
+            except Exception as exc:  # whatever went wrong, nothing but an AlipayError leaves execute()
+                if isinstance(exc, AlipayError):
+                    reason = exc.message
+                else:
+                    reason = str(exc) if isinstance(exc, CertificateError) else f"unreadable ({type(exc).__name__})"
+                log.error("REFUSED Alipay certificate %s: %s; replies signed with it are not trusted", sn, reason)
+                raise ResponseVerificationError(
+                    f"the reply is signed with Alipay certificate {sn}, which is not trusted: {reason}",
+                    method=method, http_status=200, hint=CERT_HINT,
+                ) from None  # fmt: skip
+        log.warning("Alipay rotated its certificate: %s is now trusted (chains to the root bundle, valid until "
+                    "%s UTC)", cert.sn, f"{cert.not_after:%Y-%m-%d %H:%M}")  # fmt: skip
+        if self.cert_sink is not None:
+            try:
+                self.cert_sink(cert)
+            except OSError as exc:  # it stays trusted in memory; the next start downloads it again
+                log.warning("could not keep Alipay certificate %s for the next start: %s", cert.sn, exc.strerror)
 
     def _observe(self, method: str, outcome: str, started: float) -> None:
         if self.observer is not None:

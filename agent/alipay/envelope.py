@@ -12,6 +12,7 @@ never by searching for ``"sign"`` (a value may contain that text).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -32,6 +33,7 @@ QUERY_PARAMS = frozenset(
 )  # fmt: skip
 
 _DECODER = json.JSONDecoder()
+_CERT_SN = re.compile(r"[0-9a-fA-F]{32}")
 _WHITESPACE = " \t\n\r"
 
 
@@ -82,6 +84,9 @@ class ResponseNode:
     raw: bytes
     data: dict[str, Any]
     sign: str | None
+    # `alipay_cert_sn` (certificate mode: the Alipay certificate that signed), lower case; "" when it is
+    # there but is not an SN.
+    cert_sn: str | None = None
 
 
 class MalformedResponse(ValueError):
@@ -162,8 +167,12 @@ def locate_response(body: bytes, method: str, charset: str = "utf-8") -> Respons
     sign = next((m[3] for m in members if m[0] == "sign"), None)
     if sign is not None and not isinstance(sign, str):
         raise MalformedResponse("sign is not a string")
+    cert_sn = next((m[3] for m in members if m[0] == "alipay_cert_sn"), None)
+    if cert_sn is not None:
+        # Only certificate mode reads it (and refuses anything else than 32 hex digits).
+        cert_sn = cert_sn.lower() if isinstance(cert_sn, str) and _CERT_SN.fullmatch(cert_sn) else ""
     # Decoding was lossless, so re-encoding the slice yields exactly the bytes that were signed.
-    return ResponseNode(name=name, raw=text[start:end].encode(charset), data=value, sign=sign)
+    return ResponseNode(name=name, raw=text[start:end].encode(charset), data=value, sign=sign, cert_sn=cert_sn)
 
 
 def utc_now() -> datetime:

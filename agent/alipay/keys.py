@@ -14,8 +14,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 
@@ -139,20 +140,47 @@ class GeneratedKeyPair:
     private_key_path: Path
     public_key_path: Path
     public_key_one_line: str
+    csr_path: Path | None = None
 
 
 PRIVATE_KEY_FILENAME = "app_private_key.pem"
 PUBLIC_KEY_FILENAME = "app_public_key.pem"
+CSR_FILENAME = "app_cert_request.csr"
 
 
-def generate_app_key_pair(out_dir: Path, *, overwrite: bool = False) -> GeneratedKeyPair:
-    """Write a new RSA-2048 app key pair: the private key mode 0600 from the first byte on."""
+@dataclass(frozen=True)
+class CsrSubject:
+    """Who the app certificate is issued to. The console checks the organisation against the account."""
+
+    common_name: str  # the app id is a good choice
+    organization: str
+    country: str = "CN"
+
+    def to_name(self) -> x509.Name:
+        oid = x509.NameOID
+        return x509.Name([x509.NameAttribute(oid.COUNTRY_NAME, self.country),
+                          x509.NameAttribute(oid.ORGANIZATION_NAME, self.organization),
+                          x509.NameAttribute(oid.COMMON_NAME, self.common_name)])  # fmt: skip
+
+
+def certificate_request_pem(key: rsa.RSAPrivateKey, subject: CsrSubject) -> bytes:
+    """A PKCS#10 CSR (SHA256withRSA) for the console's certificate mode: it issues the app certificate."""
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject.to_name()).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def generate_app_key_pair(
+    out_dir: Path, *, overwrite: bool = False, csr_subject: CsrSubject | None = None
+) -> GeneratedKeyPair:
+    """Write a new RSA-2048 app key pair: the private key mode 0600 from the first byte on; with a
+    `csr_subject`, also the certificate request to upload to the console (certificate mode)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     private_path = out_dir / PRIVATE_KEY_FILENAME
     public_path = out_dir / PUBLIC_KEY_FILENAME
+    csr_path = out_dir / CSR_FILENAME if csr_subject is not None else None
     if not overwrite:
-        for existing in (private_path, public_path):
-            if existing.exists():
+        for existing in (private_path, public_path, csr_path):
+            if existing is not None and existing.exists():
                 raise FileExistsError(f"{existing} already exists (refusing to replace a key in use)")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
@@ -163,4 +191,6 @@ def generate_app_key_pair(out_dir: Path, *, overwrite: bool = False) -> Generate
     os.chmod(private_path, 0o600)
     public = key.public_key()
     public_path.write_bytes(public_key_pem(public))
-    return GeneratedKeyPair(private_path, public_path, one_line_public_key(public))
+    if csr_path is not None and csr_subject is not None:
+        csr_path.write_bytes(certificate_request_pem(key, csr_subject))
+    return GeneratedKeyPair(private_path, public_path, one_line_public_key(public), csr_path)

@@ -7,6 +7,8 @@ turns the raw HTTP status and body into the typed result or raises the error of 
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -14,6 +16,8 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .apis.base import ApiRequest
+from .apis.certs import AlipayCertDownload
+from .certs import AlipayCert, CertificateError, CertMode, same_public_key, trust_alipay_cert
 from .envelope import (
     MalformedResponse,
     PreparedRequest,
@@ -56,9 +60,26 @@ class Credentials:
     app_private_key: rsa.RSAPrivateKey
     alipay_public_key: rsa.RSAPublicKey
     app_auth_token: str | None = None  # ISV mode: acting for a merchant
+    # Certificate mode: requests carry the two SNs, replies are verified with the key of the Alipay
+    # certificate they name (`alipay_public_key` is then the configured certificate's key).
+    cert_mode: CertMode | None = None
 
     def __repr__(self) -> str:
-        return f"Credentials(app_id={self.app_id!r}, isv={self.app_auth_token is not None})"
+        return (f"Credentials(app_id={self.app_id!r}, isv={self.app_auth_token is not None}, "
+                f"cert_mode={self.cert_mode is not None})")  # fmt: skip
+
+
+class AlipayCertNeeded(Exception):
+    """Certificate mode: the reply names an Alipay certificate that is not trusted yet. The HTTP shell
+    downloads it (`download_request`), hands the reply to `accept_alipay_cert`, then parses again."""
+
+    def __init__(self, sn: str) -> None:
+        super().__init__(f"reply signed with Alipay certificate {sn}, not known yet")
+        self.sn = sn
+
+
+CERT_HINT = ("check alipay_root_cert_file (the Alipay root certificate bundle from the console); if it is "
+              "right, the traffic to Alipay is being tampered with")  # fmt: skip
 
 
 class OpenApiProtocol:
@@ -66,6 +87,16 @@ class OpenApiProtocol:
         self.credentials = credentials
         self.gateway_url = resolve_gateway(gateway_url)
         self.charset = charset
+        mode = credentials.cert_mode
+        # Alipay certificates already checked against the root bundle, by SN (it grows on rotation).
+        self._alipay_certs: dict[str, AlipayCert] = {c.sn: c for c in mode.alipay_certs} if mode else {}
+
+    def trusts(self, sn: str) -> bool:
+        return sn in self._alipay_certs
+
+    @property
+    def alipay_certs(self) -> list[AlipayCert]:
+        return list(self._alipay_certs.values())
 
     def prepare(self, request: ApiRequest[Any], now: datetime) -> PreparedRequest:
         creds = self.credentials
@@ -80,6 +111,9 @@ class OpenApiProtocol:
         }
         if creds.app_auth_token:
             params["app_auth_token"] = creds.app_auth_token
+        if creds.cert_mode is not None:
+            params["app_cert_sn"] = creds.cert_mode.app_cert_sn
+            params["alipay_root_cert_sn"] = creds.cert_mode.alipay_root_cert_sn
         token = request.user_auth_token()
         if token:
             params["auth_token"] = token
@@ -93,27 +127,30 @@ class OpenApiProtocol:
         query, body = split_params(params)
         return PreparedRequest(request.METHOD, self.gateway_url, query, body, request.files())
 
-    def parse(self, request: ApiRequest[R], status_code: int, body: bytes) -> R:
+    def parse(self, request: ApiRequest[R], status_code: int, body: bytes, *, now: datetime | None = None) -> R:
         """The typed result, or the error of the model. Never anything else, whatever the bytes hold:
-        a hostile reply (nested 10,000 levels deep, huge numbers, wrong types) ends as an AlipayError."""
+        a hostile reply (nested 10,000 levels deep, huge numbers, wrong types) ends as an AlipayError.
+
+        Certificate mode only: `AlipayCertNeeded` when the reply names an Alipay certificate not trusted
+        yet; `now` (the HTTP shell always gives it) also refuses a certificate that has expired since."""
         method = request.METHOD
         try:
-            return self._parse(request, status_code, body)
-        except AlipayError:
+            return self._parse(request, status_code, body, now)
+        except (AlipayError, AlipayCertNeeded):
             raise
         except Exception as exc:  # RecursionError, MemoryError-free oddities of hostile JSON, parser bugs
             raise ResponseVerificationError(
                 f"unreadable reply ({type(exc).__name__})", method=method, http_status=status_code
             ) from None
 
-    def _parse(self, request: ApiRequest[R], status_code: int, body: bytes) -> R:
+    def _parse(self, request: ApiRequest[R], status_code: int, body: bytes, now: datetime | None) -> R:
         method = request.METHOD
         if status_code != 200:
             # Alipay answers every call with HTTP 200. Anything else comes from a proxy, a load balancer
             # or a portal on the way, which may have answered after Alipay took the request: unknown.
             raise NoAnswerError(f"HTTP {status_code} instead of Alipay's answer; the request may have been "
                                 "processed", method=method, http_status=status_code)  # fmt: skip
-        node = self._verified_node(method, body)
+        node = self._verified_node(method, body, now)
         data = node.data
         reply = GatewayReply(_text(data.get("code")), _text(data.get("msg")), _text(data.get("sub_code")),
                              _text(data.get("sub_msg")))  # fmt: skip
@@ -131,11 +168,15 @@ class OpenApiProtocol:
             raise UnknownOutcomeError(f"unexpected success reply: {type(exc).__name__}", method=method,
                                       reply=reply) from None  # fmt: skip
 
-    def _verified_node(self, method: str, body: bytes) -> ResponseNode:
+    def _verified_node(self, method: str, body: bytes, now: datetime | None) -> ResponseNode:
         try:
             node = locate_response(body, method, self.charset)
         except MalformedResponse as exc:
             raise ResponseVerificationError(f"garbled response: {exc}", method=method, http_status=200) from None
+        if self.credentials.cert_mode is not None and method == AlipayCertDownload.METHOD:
+            # Signed (if at all) by the certificate it introduces, as the official SDKs also see it: its
+            # content is trusted only through the root bundle, in accept_alipay_cert.
+            return node
         if node.sign is None:
             data = node.data
             # The real gateway cannot sign when it does not know the app: say so, but trust nothing else.
@@ -147,11 +188,9 @@ class OpenApiProtocol:
                     http_status=200,
                 )
             raise ResponseVerificationError("response is not signed", method=method, http_status=200)
-        key = self.credentials.alipay_public_key
-        if verify_rsa2(node.raw, node.sign, key):
-            return node
-        # Some gateways escape '/' as '\/' in the signed text but sign the unescaped form.
-        if b"\\/" in node.raw and verify_rsa2(node.raw.replace(b"\\/", b"/"), node.sign, key):
+        if self.credentials.cert_mode is not None:
+            return self._verified_by_certificate(method, node, node.sign, now)
+        if _verifies(node, node.sign, self.credentials.alipay_public_key):
             return node
         raise ResponseVerificationError(
             "response signature does not verify with the configured Alipay public key",
@@ -160,6 +199,67 @@ class OpenApiProtocol:
             hint="check alipay_public_key (it is Alipay's key, not the app's); otherwise the reply was "
             "tampered with on the way",
         )
+
+    def _verified_by_certificate(
+        self, method: str, node: ResponseNode, sign: str, now: datetime | None
+    ) -> ResponseNode:
+        if node.cert_sn == "":
+            raise ResponseVerificationError("garbled response: alipay_cert_sn is not a certificate SN",
+                                            method=method, http_status=200)  # fmt: skip
+        if node.cert_sn is not None and node.cert_sn not in self._alipay_certs:
+            raise AlipayCertNeeded(node.cert_sn)
+        # A reply without `alipay_cert_sn` (some error replies) is checked against every trusted certificate.
+        candidates = [self._alipay_certs[node.cert_sn]] if node.cert_sn else list(self._alipay_certs.values())
+        for cert in candidates:
+            if now is not None and not cert.valid_at(now):
+                if node.cert_sn is None:
+                    continue
+                raise ResponseVerificationError(
+                    f"the reply is signed with Alipay certificate {cert.sn}, which is not valid now (valid "
+                    f"until {cert.not_after:%Y-%m-%d %H:%M} UTC)", method=method, http_status=200,
+                    hint="check the PC's clock; Alipay's new certificate is downloaded when a reply names it",
+                )  # fmt: skip
+            if _verifies(node, sign, cert.public_key):
+                return node
+        raise ResponseVerificationError(
+            "response signature does not verify with the Alipay public-key certificate",
+            method=method,
+            http_status=200,
+            hint="check alipay_cert_file (it is Alipay's certificate, not the app's); otherwise the reply was "
+            "tampered with on the way",
+        )
+
+    def download_request(self, sn: str) -> AlipayCertDownload:
+        return AlipayCertDownload(alipay_cert_sn=sn)
+
+    def accept_alipay_cert(self, sn: str, status_code: int, body: bytes, now: datetime) -> AlipayCert:
+        """Trust the certificate a download returned, only if it is the one asked for, chains to the root
+        bundle and is within its validity. Raises `CertificateError` (with the reason) otherwise."""
+        mode = self.credentials.cert_mode
+        if mode is None:
+            raise CertificateError("not in certificate mode")
+        try:
+            content = self.parse(self.download_request(sn), status_code, body, now=now)
+        except AlipayError as exc:
+            raise CertificateError(f"the download of Alipay certificate {sn} failed: {exc.message}") from None
+        try:
+            data = base64.b64decode("".join(content.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise CertificateError(f"downloaded Alipay certificate {sn} is not Base64") from None
+        cert = trust_alipay_cert(data, mode.roots, now, f"downloaded Alipay certificate {sn}")
+        if cert.sn != sn:
+            raise CertificateError(f"the download for Alipay certificate {sn} returned certificate {cert.sn}")
+        if same_public_key(cert.leaf, self.credentials.app_private_key.public_key()):
+            raise CertificateError(f"downloaded Alipay certificate {sn} holds the app's own key")
+        self._alipay_certs[cert.sn] = cert
+        return cert
+
+
+def _verifies(node: ResponseNode, sign: str, key: rsa.RSAPublicKey) -> bool:
+    if verify_rsa2(node.raw, sign, key):
+        return True
+    # Some gateways escape '/' as '\/' in the signed text but sign the unescaped form.
+    return b"\\/" in node.raw and verify_rsa2(node.raw.replace(b"\\/", b"/"), sign, key)
 
 
 _MAX_FIELD_CHARS = 2048  # code, msg, sub_code, sub_msg: Alipay's are short; a longer one is not believed
@@ -178,4 +278,4 @@ def _text(value: Any) -> str | None:
     return text
 
 
-__all__ = ["AlipayError", "Credentials", "OpenApiProtocol", "resolve_gateway"]
+__all__ = ["AlipayCertNeeded", "AlipayError", "Credentials", "OpenApiProtocol", "resolve_gateway"]

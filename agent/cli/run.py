@@ -16,10 +16,11 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.config import ConfigError, Problem, load_config
+from agent.config import AgentConfig, ConfigError, Problem, alipay_cert_store, load_config, load_credentials
 from agent.config.load import config_path
 from agent.daemon import logs
 from agent.daemon.app import serve
@@ -119,8 +120,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = preflight(config, who=Identity.for_check(), mode=Mode.CHECK)
     if problems:
         return _check_failed(args, source, problems)
-    emit(args, {"ok": True, "config": source}, f"configuration OK: {Path(source)}")
+    warnings = [f"warning: {source}: {line}" for line in certificate_warnings(config)]
+    if not getattr(args, "json", False):
+        for line in warnings:
+            print(line, file=sys.stderr)
+    emit(args, {"ok": True, "config": source, "warnings": warnings}, f"configuration OK: {Path(source)}")
     return EXIT_OK
+
+
+def certificate_warnings(config: AgentConfig) -> list[str]:
+    """Certificate mode: each certificate ending within 30 days (the preflight already refused the rest)."""
+    if not config.alipay.cert_mode:
+        return []
+    try:
+        mode = load_credentials(config.alipay, cert_store=alipay_cert_store(config.paths.state_dir)).cert_mode
+    except ConfigError:
+        return []  # reported by the preflight
+    now = datetime.now(UTC)
+    return [f"alipay.{key}: the {what} expires on {end:%Y-%m-%d} ({(end - now).days} days); renew it in the "
+            "Alipay console and replace the file (docs/operations.md, Certificate mode)"
+            for key, what, end in (mode.expiring(now, mode.EXPIRY_WARNING) if mode else [])]  # fmt: skip
 
 
 def _check_failed(args: argparse.Namespace, source: str, problems: list[Problem]) -> int:

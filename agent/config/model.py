@@ -47,9 +47,27 @@ class AlipaySettings:
         "The app's RSA private key (PKCS#1 or PKCS#8 PEM, or one-line Base64). Must be mode 0600.",
         example="keys/app_private_key.pem",
     )
-    alipay_public_key_file: Path = setting(
-        "Alipay's public key for this app, as the console shows it (PEM or one-line Base64).",
+    alipay_public_key_file: Path | None = setting(
+        "Public-key mode: Alipay's public key for this app, as the console shows it (PEM or one-line Base64). "
+        "Leave unset in certificate mode.",
+        None,
         example="keys/alipay_public_key.pem",
+    )
+    app_cert_file: Path | None = setting(
+        "Certificate mode: the app public-key certificate the console issued from your CSR (appCertPublicKey_*.crt).",
+        None,
+        example="keys/appCertPublicKey.crt",
+    )
+    alipay_cert_file: Path | None = setting(
+        "Certificate mode: the Alipay public-key certificate from the console (alipayCertPublicKey_RSA2.crt). "
+        "Certificates Alipay rotates to later are downloaded, checked and kept in state_dir/alipay_certs.",
+        None,
+        example="keys/alipayCertPublicKey_RSA2.crt",
+    )
+    alipay_root_cert_file: Path | None = setting(
+        "Certificate mode: the Alipay root certificate bundle from the console (alipayRootCert.crt).",
+        None,
+        example="keys/alipayRootCert.crt",
     )
     gateway: str = setting("'production', 'sandbox', or a gateway URL.", "production", check=_gateway)
     app_auth_token_file: Path | None = setting(
@@ -59,6 +77,23 @@ class AlipaySettings:
                                      between=SECONDS_5_MIN)  # fmt: skip
     read_timeout: float = setting("Seconds to wait for Alipay's answer once a request is sent.", 15.0,
                                   between=SECONDS_10_MIN)  # fmt: skip
+
+    @property
+    def cert_mode(self) -> bool:
+        return self.alipay_public_key_file is None
+
+    def cross_check(self) -> list[tuple[str, str]]:
+        certs = {"app_cert_file": self.app_cert_file, "alipay_cert_file": self.alipay_cert_file,
+                 "alipay_root_cert_file": self.alipay_root_cert_file}  # fmt: skip
+        given = [name for name, value in certs.items() if value is not None]
+        if self.alipay_public_key_file is not None:
+            return [(name, "give either alipay_public_key_file (public-key mode) or the three certificate files "
+                           "(certificate mode), not both") for name in given]  # fmt: skip
+        if not given:
+            return [("alipay_public_key_file", "required: Alipay's public key (public-key mode), or app_cert_file, "
+                                               "alipay_cert_file and alipay_root_cert_file (certificate mode)")]
+        return [(name, "required in certificate mode (the console gives three files)")
+                for name, value in certs.items() if value is None]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 from agent.alipay import AlipayClient, Timeouts
 from agent.codes import CodeClass
-from agent.config import AgentConfig, Problem, load_credentials
+from agent.config import AgentConfig, Problem, alipay_cert_store, load_credentials
 from agent.ecr.events import EventLog
 from agent.ecr.server import EcrServer, Router
 from agent.fleet.messages import PAYLOAD_KEY_LABEL, CallbackMessage, TillStatus
@@ -135,7 +135,8 @@ class Agent:
         self._loop = asyncio.get_running_loop()
         logging.getLogger().addHandler(self.recent_log)  # start-up warnings belong on the status page too
         token = read_secret_file(config.ecr.token_file, "ecr.token_file")
-        credentials = load_credentials(config.alipay)
+        cert_store = alipay_cert_store(config.paths.state_dir)  # certificate mode: Alipay's rotated certificates
+        credentials = load_credentials(config.alipay, cert_store=cert_store)
         # In fleet mode the out_string MAC key comes from the fleet key, so headquarters' relay can check it.
         fleet_keys = load_key_file(config.fleet.key_file) if config.fleet is not None else None
         fleet_password = (read_secret_file(config.fleet.password_file, "fleet.password_file")
@@ -144,7 +145,8 @@ class Agent:
         self._open_state()
 
         timeouts = Timeouts(connect=config.alipay.connect_timeout, read=config.alipay.read_timeout)
-        self.client = AlipayClient(credentials, config.alipay.gateway, timeouts=timeouts, observer=self._observe_call)
+        self.client = AlipayClient(credentials, config.alipay.gateway, timeouts=timeouts, observer=self._observe_call,
+                                   cert_sink=cert_store.save)  # fmt: skip
         self.connectivity = ConnectivityMonitor(self.client.gateway_url)
 
         self.events = EventLog()

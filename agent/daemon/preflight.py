@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from agent.config import AgentConfig, ConfigError, Problem, load_credentials
+from agent.config import AgentConfig, ConfigError, Problem, alipay_cert_store, load_credentials
 from agent.config.model import FleetSettings
 from agent.storage import database_path, is_storage_full
 from offline_queue import KeyFileError, load_key_file
@@ -147,7 +147,7 @@ def secret_problems(config: AgentConfig) -> tuple[list[Problem], str | None]:
     except SecretFileError as exc:
         problems.append(exc.problem)
     try:
-        load_credentials(config.alipay)
+        load_credentials(config.alipay, cert_store=alipay_cert_store(config.paths.state_dir))
     except ConfigError as exc:
         problems.extend(exc.problems)
     try:

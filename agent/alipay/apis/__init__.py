@@ -15,6 +15,7 @@ from .cards import (
     OpenedCard,
     QueriedCard,
 )
+from .certs import AlipayCertDownload
 from .oauth import AccessToken, OAuthToken
 from .setup import (
     ActivateUrlApply,
@@ -29,7 +30,8 @@ from .setup import (
 from .trades import CancelResult, PayResult, TradeCancel, TradePay, TradeQuery, TradeStatus, normalise_amount
 
 __all__ = [
-    "AccessToken", "ActivateForm", "ActivateFormQuery", "ActivateUrlApply", "ActivationUrl", "ApiRequest",
+    "AccessToken", "ActivateForm", "ActivateFormQuery", "ActivateUrlApply", "ActivationUrl", "AlipayCertDownload",
+    "ApiRequest",
     "CancelResult", "CardDelete", "CardInfo", "CardOpen", "CardQuery", "CardUpdate", "CardUpdated",
     "CreatedTemplate", "DeletedCard", "FormTemplateSet", "ImageUpload", "MemberInfo", "OAuthToken",
     "OpenedCard", "PayResult", "QueriedCard", "TemplateCreate", "TradeCancel", "TradePay", "TradeQuery",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.doctor.checks.app_key import check_app_key
+from agent.doctor.checks.certificates import check_certificates
 from agent.doctor.checks.database import check_database
 from agent.doctor.checks.devices import check_camera, check_printer, check_scanners
 from agent.doctor.checks.ecr import check_callback, check_ecr
@@ -35,6 +36,7 @@ class Check:
 CHECKS: tuple[Check, ...] = (
     Check("keys", check_keys),
     Check("app_key", check_app_key),
+    Check("certificates", check_certificates),
     Check("gateway", check_gateway),
     Check("clock", check_clock),
     Check("signature", check_signature),

@@ -11,6 +11,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from agent.alipay.certs import load_certificates
 from agent.alipay.keys import KeyFormatError, load_private_key, load_public_key
 from agent.daemon.preflight import ca_file_problem
 from agent.doctor.context import Context
@@ -86,13 +87,21 @@ def check_keys(ctx: Context) -> list[Finding]:
     findings = [
         check_file("key.app_private", alipay.app_private_key_file, ctx, secret=True, parse=load_private_key,
                    what="app private key"),
-        check_file("key.alipay_public", alipay.alipay_public_key_file, ctx, secret=False, parse=load_public_key,
-                   what="Alipay public key"),
         check_file("key.ecr_token", config.ecr.token_file, ctx, secret=True, parse=_non_empty, what="ECR token",
                    group_tolerated=True),
         check_file("key.outbox", config.outbox.key_file, ctx, secret=True, parse=_outbox_key(config.outbox.key_file),
                    what="outbox key"),
     ]  # fmt: skip
+    if alipay.alipay_public_key_file is not None:
+        findings.insert(1, check_file("key.alipay_public", alipay.alipay_public_key_file, ctx, secret=False,
+                                      parse=load_public_key, what="Alipay public key"))  # fmt: skip
+    certificate_files = (("key.app_cert", alipay.app_cert_file, "app public-key certificate"),
+                         ("key.alipay_cert", alipay.alipay_cert_file, "Alipay public-key certificate"),
+                         ("key.alipay_root_cert", alipay.alipay_root_cert_file, "Alipay root certificate bundle"))
+    for name, path, what in certificate_files:  # certificate mode; chain and dates: the certificates check
+        if path is not None:
+            findings.insert(len(findings) - 2, check_file(name, path, ctx, secret=False, parse=_certificates(what),
+                                                          what=what))  # fmt: skip
     if alipay.app_auth_token_file is not None:
         findings.append(check_file("key.app_auth_token", alipay.app_auth_token_file, ctx, secret=True,
                                    parse=_non_empty, what="app_auth_token"))  # fmt: skip
@@ -108,6 +117,10 @@ def check_keys(ctx: Context) -> list[Finding]:
             findings.append(check_file("key.fleet_ca", fleet.ca_file, ctx, secret=False,
                                        parse=_ca_bundle(fleet.ca_file), what="fleet CA file"))  # fmt: skip
     return findings
+
+
+def _certificates(what: str) -> Callable[[bytes], object]:
+    return lambda data: load_certificates(data, what)
 
 
 def _ca_bundle(path: Path) -> Callable[[bytes], object]:

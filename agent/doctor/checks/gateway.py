@@ -30,6 +30,8 @@ from agent.alipay import (
 )
 from agent.alipay.apis import TradeQuery
 from agent.alipay.keys import KeyFormatError, read_private_key_file, read_public_key_file
+from agent.config import ConfigError, alipay_cert_store
+from agent.config.load import load_cert_mode_credentials
 from agent.doctor.context import Context
 from agent.doctor.finding import Finding, fail, ok, warn
 
@@ -130,11 +132,16 @@ NAME = "signature"
 _PERMISSION_SUB_CODES = frozenset({"isv.insufficient-isv-permissions", "isv.insufficient-user-permissions"})
 
 
-def judge_probe_error(error: Exception) -> Finding:
+def judge_probe_error(error: Exception, *, cert_mode: bool = False) -> Finding:
     """What the answer to a signed probe says about the keys (pure)."""
     if isinstance(error, BusinessError):
         return ok(NAME, f"the gateway accepted the app key's signature and its reply verified "
                         f"({error.sub_code or error.code}: as expected for a made-up order)")  # fmt: skip
+    if isinstance(error, ResponseVerificationError) and cert_mode:
+        return fail(NAME, f"the gateway's reply does not verify in certificate mode: {error.message}",
+                    "give the Alipay public-key certificate and root bundle of THIS app (from the console) as "
+                    "alipay_cert_file and alipay_root_cert_file; see 'Certificate mode' in docs/operations.md",
+                    )  # fmt: skip
     if isinstance(error, ResponseVerificationError):
         return fail(NAME, "the gateway's reply does not verify with alipay_public_key_file",
                     "save the 'Alipay public key' of THIS app (from the console) as alipay_public_key_file; "
@@ -159,10 +166,13 @@ def judge_probe_error(error: Exception) -> Finding:
 def _credentials(ctx: Context) -> Credentials:
     alipay = ctx.agent_config.alipay
     private = read_private_key_file(alipay.app_private_key_file, check_mode=False)  # mode: key.app_private
-    public = read_public_key_file(alipay.alipay_public_key_file)
     token = None
     if alipay.app_auth_token_file is not None:
         token = alipay.app_auth_token_file.read_text(encoding="utf-8").strip() or None
+    if alipay.alipay_public_key_file is None:  # certificate mode: the certificates check says what is wrong
+        return load_cert_mode_credentials(alipay, private, token, now=datetime.fromtimestamp(ctx.clock(), UTC),
+                                          cert_store=alipay_cert_store(ctx.agent_config.paths.state_dir))  # fmt: skip
+    public = read_public_key_file(alipay.alipay_public_key_file)
     return Credentials(alipay.app_id, private, public, token)
 
 
@@ -171,6 +181,8 @@ def check_signature(ctx: Context) -> list[Finding]:
         credentials = _credentials(ctx)
     except (KeyFormatError, OSError) as exc:
         return [fail(NAME, f"not checked: the keys cannot be loaded ({exc})", "fix the key.* findings first")]
+    except ConfigError:
+        return [fail(NAME, "not checked: the certificates cannot be used", "fix the certificates finding first")]
     alipay = ctx.agent_config.alipay
     timeouts = Timeouts(connect=min(alipay.connect_timeout, ctx.network_timeout),
                         read=min(alipay.read_timeout, ctx.network_timeout * 2))  # fmt: skip
@@ -184,7 +196,7 @@ def check_signature(ctx: Context) -> list[Finding]:
             try:
                 status = await client.execute(probe)
             except (BusinessError, ConfigurationError, TransientError) as exc:
-                return judge_probe_error(exc)
+                return judge_probe_error(exc, cert_mode=credentials.cert_mode is not None)
             return ok(NAME, f"the gateway accepted the signature (probe trade status {status.trade_status})")
 
     return [asyncio.run(ask())]
