@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -24,6 +25,27 @@ EXIT_BUSINESS = 1  # Alipay said no (definite)
 EXIT_USAGE = 2  # bad arguments, bad config, bad input file
 EXIT_SETUP = 3  # Alipay says our set-up is wrong (key, app id, permission, clock)
 EXIT_TRANSIENT = 4  # unreachable or unknown outcome: retry later, the same command is safe
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written as meant: said before any work is done."""
+
+
+def output_file(text: str, default_name: str | None = None) -> Path:
+    """Where a command writes its file. A path ending in '/' or naming a folder means "in this folder"
+    (under `default_name`; a command without one needs a file name), and the folder must exist: Path()
+    drops a trailing '/', which would otherwise turn `--output /missing-dir/` into a file named missing-dir."""
+    path = Path(text)
+    meant_as_folder = text.endswith(("/", os.sep)) or path.is_dir()
+    if meant_as_folder:
+        if not path.is_dir():
+            raise OutputPathError(f"{text}: no such folder (create it first, or give a file name)")
+        if default_name is None:
+            raise OutputPathError(f"{text} is a folder: give a file name")
+        return path / default_name
+    if not path.parent.is_dir():
+        raise OutputPathError(f"{text}: the folder {path.parent} does not exist (create it first)")
+    return path
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:

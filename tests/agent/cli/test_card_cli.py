@@ -49,7 +49,9 @@ def config(tmp_path: Path, sim: GatewaySimulator, app_keys: Path) -> Path:
         'alipay_public_key_file = "alipay_public_key.pem"\n'
         f'gateway = "{sim.url}"\n'
         "read_timeout = 10\n"
+        f'[paths]\nstate_dir = "{tmp_path / "state"}"\n'
     )
+    (tmp_path / "state").mkdir()
     return path
 
 
@@ -261,8 +263,8 @@ def test_a_card_from_template_to_update(posagent: Posagent, sim: GatewaySimulato
     assert card["updates"][-1]["point"] == "80"
 
 
-def test_open_with_a_spent_callback_explains_that_the_customer_must_scan_again(
-    posagent: Posagent, spec: Path
+def test_open_again_with_a_used_callback_names_the_card_already_opened(
+    posagent: Posagent, spec: Path, sim: GatewaySimulator
 ) -> None:
     template_id = make_template(posagent, spec)
     assert posagent("activation-url", template_id, "--callback", "http://127.0.0.1:9/cb", "--no-qr") == 0
@@ -270,9 +272,27 @@ def test_open_with_a_spent_callback_explains_that_the_customer_must_scan_again(
     assert callback is not None
     assert posagent("open", "--callback-url", callback) == 0
     assert "card opened: LOTUS" in posagent.out and "135****9194" in posagent.out
+    card_no = posagent.out.split("card opened: ")[1].split()[0]
+    assert posagent("open", "--callback-url", callback) == 0
+    assert f"this callback was already used: card {card_no} was opened with it" in posagent.out
+    assert "scan" not in posagent.out + posagent.err
+    code, again = posagent.json("open", "--callback-url", callback)
+    assert code == 0 and again["already_opened"] is True and again["card_no"] == card_no
+    assert len(sim.inspect()["cards"]) == 1
+
+
+def test_a_used_callback_without_a_record_does_not_claim_the_card_is_missing(
+    posagent: Posagent, spec: Path, tmp_path: Path
+) -> None:
+    template_id = make_template(posagent, spec)
+    assert posagent("activation-url", template_id, "--callback", "http://127.0.0.1:9/cb", "--no-qr") == 0
+    callback = customer_opens(posagent.out.strip(), mobile=MOBILE, name="Li", follow_callback=False).callback_url
+    assert callback is not None
+    assert posagent("open", "--callback-url", callback) == 0
+    (tmp_path / "state" / "opened-cards.json").unlink()  # opened on another PC, say
     assert posagent("open", "--callback-url", callback) == 1
-    assert "sub_code: isv.code-invalid" in posagent.err
-    assert "scan the activation QR again" in posagent.err
+    assert "already used" in posagent.err and "the card exists" in posagent.err
+    assert "Only if no card was opened, ask the customer to scan" in posagent.err
 
 
 def test_open_refuses_bad_or_foreign_callbacks(posagent: Posagent, sim: GatewaySimulator) -> None:
