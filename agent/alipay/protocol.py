@@ -29,6 +29,7 @@ from .errors import (
     GatewayReply,
     NoAnswerError,
     ResponseVerificationError,
+    SignatureMismatchError,
     UnknownOutcomeError,
     classify,
 )
@@ -153,7 +154,7 @@ class OpenApiProtocol:
         # Some gateways escape '/' as '\/' in the signed text but sign the unescaped form.
         if b"\\/" in node.raw and verify_rsa2(node.raw.replace(b"\\/", b"/"), node.sign, key):
             return node
-        raise ResponseVerificationError(
+        raise SignatureMismatchError(
             "response signature does not verify with the configured Alipay public key",
             method=method,
             http_status=200,

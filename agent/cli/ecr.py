@@ -182,7 +182,10 @@ def run(args: argparse.Namespace) -> int:
         message = f"the agent at {target.where}: {reason} (is it running? systemctl status posagent)"
         return _failed(args, EXIT_TRANSIENT, "UNREACHABLE", message, True)
     except ValueError:
-        return _failed(args, EXIT_TRANSIENT, "INTERNAL", f"the peer at {target.where} does not speak the ECR protocol")
+        # Another program at that address: a wrong port or socket in the set-up, not a passing fault.
+        return _failed(args, EXIT_SETUP, "INTERNAL", f"the peer at {target.where} does not speak the ECR protocol "
+                                                     "(another program at this address? check --port / --socket "
+                                                     "and [ecr] in the config)")  # fmt: skip
     return EXIT_OK
 
 

@@ -359,3 +359,28 @@ def test_open_from_the_three_values_and_a_dropped_reply_exits_4_with_what_to_do(
     assert params["auth_code"] not in posagent.err + posagent.out
     sim.set_faults()
     assert len(sim.inspect()["cards"]) == 1  # it was opened; the next scan finds it, never a second one
+
+
+# -- exit codes: only what running again can fix says "safe to run again" --------------------------
+
+
+def test_a_wrong_alipay_public_key_is_a_set_up_problem_not_run_again(
+    posagent: Posagent, config: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    generate_app_key_pair(other)  # a valid public key, but not Alipay's
+    (tmp_path / "alipay_public_key.pem").write_text((other / "app_public_key.pem").read_text())
+    assert posagent("query", "LOTUS0000000001") == 3
+    assert "does not verify with the configured Alipay public key" in posagent.err
+    assert "safe to run again" not in posagent.err
+    code, out = posagent.json("query", "LOTUS0000000001")
+    assert code == 3 and "alipay_public_key" in out["error"]["hint"]
+
+
+def test_a_gateway_url_that_is_not_alipays_is_a_set_up_problem(
+    posagent: Posagent, config: Path, sim: GatewaySimulator
+) -> None:
+    config.write_text(config.read_text().replace(f'gateway = "{sim.url}"', f'gateway = "{sim.base_url}/no-such-path"'))
+    assert posagent("query", "LOTUS0000000001") == 3
+    assert "HTTP 404" in posagent.err and "check alipay.gateway" in posagent.err
+    assert "safe to run again" not in posagent.err
