@@ -15,7 +15,6 @@ wrong, 4 unreachable or unknown outcome (running the same command again is safe)
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import qrcode
 from agent.alipay import AlipayClient, AlipayError, apis
 from agent.alipay.envelope import china_timestamp
 from agent.config import ConfigError
+from agent.ecr.fields import TimeFormatError, china_timestamp_of
 from agent.members.open_card import (
     CallbackError,
     CallbackParams,
@@ -72,7 +72,6 @@ from .common import (
     run_with_client,
 )
 
-_OCCUR_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$", re.ASCII)
 _EXTENSIONS = {"png": ".png", "jpg": ".jpg", "gif": ".gif", "bmp": ".bmp"}
 
 
@@ -148,7 +147,8 @@ def register(subparsers: Any) -> None:
     update.add_argument("--balance", help="the new balance in yuan")
     update.add_argument("--level", help="the new level")
     update.add_argument("--occur-time", metavar="'yyyy-MM-dd HH:mm:ss'",
-                        help="business time of this state, China time (default: now)")  # fmt: skip
+                        help="business time of this state: China time, or ISO 8601 with its offset "
+                        "(2026-11-25T03:00:00+01:00), converted (default: now)")  # fmt: skip
     update.add_argument("--changed-point", metavar="D", help="points change to tell the customer, e.g. -20")
     update.add_argument("--reason", metavar="TEXT", help="why, shown in the customer's notification")
     add_gateway_options(update)
@@ -529,13 +529,10 @@ def cmd_update(args: argparse.Namespace) -> int:
 def _update_request(args: argparse.Namespace) -> apis.CardUpdate:
     if args.points is None and args.balance is None and args.level is None:
         raise ValueError("give at least one of --points, --balance, --level (the new ABSOLUTE values)")
-    occur_time = args.occur_time or china_timestamp(datetime.now(UTC))
-    if not _OCCUR_TIME.fullmatch(occur_time):
-        raise ValueError("--occur-time: use 'yyyy-MM-dd HH:mm:ss' (China time)")
-    try:
-        datetime.strptime(occur_time, "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        raise ValueError(f"--occur-time: {occur_time!r} is not a real date and time") from None
+    try:  # the ECR protocol's rule: China time as Alipay takes it, or ISO 8601 with an offset, converted
+        occur_time = china_timestamp_of(args.occur_time or china_timestamp(datetime.now(UTC)))
+    except TimeFormatError as exc:
+        raise ValueError(f"--occur-time {exc}") from None
     if args.changed_point is not None and args.reason is None:
         raise ValueError("--changed-point needs --reason (the customer is told why)")
     if args.changed_point is not None:

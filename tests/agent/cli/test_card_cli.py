@@ -257,10 +257,12 @@ def test_a_card_from_template_to_update(posagent: Posagent, sim: GatewaySimulato
     assert posagent("update", card_no, "--points", "80", "--level", "VIP2", "--occur-time", "2030-01-01 10:00:00",
                     "--changed-point", "30", "--reason", "Purchase") == 0  # fmt: skip
     assert "updated (as of 2030-01-01 10:00:00 China time)" in posagent.out
+    assert posagent("update", card_no, "--points", "81", "--occur-time", "2030-01-01T03:00:01Z") == 0
+    assert "updated (as of 2030-01-01 11:00:01 China time)" in posagent.out
     assert posagent("query", card_no) == 0
-    assert "level: VIP2" in posagent.out and "points: 80" in posagent.out
+    assert "level: VIP2" in posagent.out and "points: 81" in posagent.out
     [card] = sim.inspect()["cards"]
-    assert card["updates"][-1]["point"] == "80"
+    assert card["updates"][-1]["point"] == "81"
 
 
 def test_open_again_with_a_used_callback_names_the_card_already_opened(
@@ -310,7 +312,9 @@ def test_update_needs_values_and_a_real_time(posagent: Posagent, sim: GatewaySim
     assert posagent("update", "LOTUS0000000001") == 2
     assert "at least one of --points, --balance, --level" in posagent.err
     assert posagent("update", "LOTUS0000000001", "--points", "1", "--occur-time", "2026-02-30 10:00:00") == 2
-    assert "not a real date and time" in posagent.err
+    assert "a real date" in posagent.err
+    assert posagent("update", "LOTUS0000000001", "--points", "1", "--occur-time", "2026-02-03T10:00:00") == 2
+    assert "without an offset" in posagent.err
     assert posagent("update", "LOTUS0000000001", "--points", "1", "--changed-point", "1") == 2
     assert "--changed-point needs --reason" in posagent.err
     assert sim.inspect()["calls_total"] == 0
