@@ -314,6 +314,12 @@ def cmd_create_template(args: argparse.Namespace) -> int:
     current = state
 
     async def body(client: AlipayClient) -> int:
+        our_app = client.protocol.credentials.app_id
+        given = spec.open_card.source_app_id
+        if given and given != our_app:  # before anything is sent
+            return fail(args, EXIT_USAGE, f"{spec_path}: open_card.source_app_id is {given}, but this agent is app "
+                                          f"{our_app}: leave the line out to use this app's id, or use the config "
+                                          f"of app {given}")  # fmt: skip
         image_ids: dict[Path, str] = {}
         uploaded_now = 0
         for path, (digest, ready) in uploads.items():
@@ -323,7 +329,7 @@ def cmd_create_template(args: argparse.Namespace) -> int:
                 save_state(state_path, current)
                 uploaded_now += 1
             image_ids[path] = current.images[digest].image_id
-        created = await client.execute(spec.to_request(current.request_id, image_ids))
+        created = await client.execute(spec.to_request(current.request_id, image_ids, app_id=our_app))
         current.template_id = created.template_id
         save_state(state_path, current)
         emit(

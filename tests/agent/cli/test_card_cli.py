@@ -388,3 +388,25 @@ def test_a_gateway_url_that_is_not_alipays_is_a_set_up_problem(
     assert posagent("query", "LOTUS0000000001") == 3
     assert "HTTP 404" in posagent.err and "check alipay.gateway" in posagent.err
     assert "safe to run again" not in posagent.err
+
+
+# -- the open-card page's app: this agent's unless said, never another's by mistake -----------------
+
+
+def test_create_template_fills_source_app_id_from_the_config(posagent: Posagent, sim: GatewaySimulator,
+                                                             spec: Path) -> None:  # fmt: skip
+    make_template(posagent, spec)
+    with sim._store.reading() as db:  # what Alipay received; the simulator's store is the only way to read it
+        [row] = db.execute("SELECT body FROM templates").fetchall()
+    assert json.loads(row["body"])["open_card_conf"]["source_app_id"] == APP_ID
+
+
+def test_create_template_refuses_another_app_s_id_before_any_call(posagent: Posagent, sim: GatewaySimulator,
+                                                                  spec: Path) -> None:  # fmt: skip
+    spec.write_text(spec.read_text().replace("[open_card]\n", '[open_card]\nsource_app_id = "2021999999999999"\n'))
+    assert posagent("create-template", str(spec)) == 2
+    assert "source_app_id is 2021999999999999, but this agent is app 2021000000000001" in posagent.err
+    spec.write_text(spec.read_text().replace("2021999999999999", "abc"))
+    assert posagent("create-template", str(spec)) == 2
+    assert "open_card.source_app_id" in posagent.err and "16 digits" in posagent.err
+    assert sim.inspect()["calls_total"] == 0
