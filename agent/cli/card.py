@@ -1,4 +1,5 @@
-"""`posagent card ...`: merchant set-up (seed steps 1 and 2) and the card commands technicians need.
+"""`posagent card ...`: merchant set-up (card template, open-card form, activation URL) and the card
+commands technicians need.
 
     posagent card upload-image logo.png --kind logo [--fit]
     posagent card create-template card-template.toml
@@ -8,8 +9,9 @@
     posagent card query CARD_NO
     posagent card update CARD_NO --points 120 [--occur-time "2026-11-25 10:00:00"]
 
-Exit codes: 0 ok, 1 Alipay said no, 2 bad arguments/config/input, 3 Alipay says the set-up is
-wrong, 4 unreachable or unknown outcome (running the same command again is safe).
+Exit codes: 0 ok, 1 Alipay said no, 2 bad arguments/config/input, 3 the set-up is wrong (key,
+app id, permission, clock, gateway URL: running again cannot fix it), 4 unreachable or unknown
+outcome (running the same command again is safe).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     sub = card.add_subparsers(dest="card_command", metavar="ACTION", required=True)
 
-    upload = sub.add_parser("upload-image", help="check a card image against the seed's rules and upload it")
+    upload = sub.add_parser("upload-image", help="check a card image against Alipay's image rules and upload it")
     upload.add_argument("file", type=Path, metavar="FILE")
     upload.add_argument("--kind", required=True, choices=[k.value for k in ImageKind],
                         help="background: 1020x643, <= 2 MB; logo and other: 500x500, <= 1 MB")  # fmt: skip
