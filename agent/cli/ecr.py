@@ -177,6 +177,10 @@ def run(args: argparse.Namespace) -> int:
         what = f"no {args.wait_event} event" if args.wait_event else "no answer"
         return _failed(args, EXIT_TRANSIENT, "TIMEOUT", f"{what} from the agent at {target.where} within "
                                                         f"{args.timeout:g} s", True)  # fmt: skip
+    except PermissionError:  # the socket's group: running again as the same user never gets in
+        message = (f"the agent at {target.where}: permission denied (add this user to the socket's group, "
+                   "[ecr] unix_group, and log in again; or use --port)")
+        return _failed(args, EXIT_SETUP, "UNREACHABLE", message, False)
     except OSError as exc:  # refused, reset, missing socket file, closed by the agent
         reason = exc.strerror or str(exc) or type(exc).__name__
         message = f"the agent at {target.where}: {reason} (is it running? systemctl status posagent)"

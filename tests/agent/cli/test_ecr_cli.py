@@ -148,3 +148,19 @@ def test_another_program_at_the_address_is_a_set_up_problem_not_run_again(
         thread.join(10)
     assert exit_code == EXIT_SETUP
     assert "does not speak the ECR protocol" in capsys.readouterr().out
+
+
+def test_a_socket_this_user_may_not_open_is_a_set_up_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, whom file modes do not stop: the refusal the kernel gives other users is staged.
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("agent.cli.ecr.EcrClient.connect", refused)
+    token = tmp_path / "token"
+    token.write_text("x" * 32)
+    exit_code = main(["ecr", "status.get", "--socket", str(tmp_path / "ecr.sock"), "--token-file", str(token)])
+    assert exit_code == EXIT_SETUP
+    printed = capsys.readouterr()
+    assert "permission denied" in printed.out + printed.err
