@@ -410,3 +410,16 @@ def test_create_template_refuses_another_app_s_id_before_any_call(posagent: Posa
     assert posagent("create-template", str(spec)) == 2
     assert "open_card.source_app_id" in posagent.err and "16 digits" in posagent.err
     assert sim.inspect()["calls_total"] == 0
+
+
+def test_a_png_into_a_missing_folder_is_refused_before_any_call(
+    posagent: Posagent, sim: GatewaySimulator, tmp_path: Path
+) -> None:
+    for target in (tmp_path / "missing" / "qr.png", f"{tmp_path / 'missing'}/"):
+        with pytest.raises(SystemExit) as exited:
+            posagent("activation-url", "20990101000000000000000000000000", "--png", str(target))
+        assert exited.value.code == 2
+        err = posagent.capsys.readouterr().err
+        assert "argument --png" in err and ("does not exist" in err or "no such folder" in err)
+    assert sim.inspect()["calls_total"] == 0
+    assert not (tmp_path / "missing").exists()
