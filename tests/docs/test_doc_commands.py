@@ -214,3 +214,14 @@ def test_the_exit_code_tables_match_the_code(guide: str) -> None:
     # The class of "running again cannot fix it": a wrong Alipay key is there, not under "safe to run again".
     assert "alipay_public_key" in table[common.EXIT_SETUP] and "cannot" in table[common.EXIT_SETUP]
     assert "alipay_public_key" not in table[common.EXIT_TRANSIENT]
+
+
+def test_the_status_page_masking_the_guide_describes_is_the_code_s() -> None:
+    from agent.codes import mask
+
+    operations = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    [row] = [line for line in operations.splitlines() if line.startswith("| Last scans |")]
+    shown = re.search(r"`(\d\d\*+\d{4})`", row)
+    assert shown is not None and "first 2 and last 4" in row
+    example = shown.group(1)
+    assert mask(example[:2] + "7" * (len(example) - 6) + example[-4:]) == example
