@@ -10,8 +10,8 @@ whole sale and wait for its outcome:
 
 The address and token come from the agent config ([ecr] tcp_port / unix_socket, token_file) unless
 given here. Exit codes: 0 answered; 1 refused (NOT_FOUND, IDEMPOTENCY_CONFLICT, ALREADY_FINAL);
-2 bad arguments or request (BAD_REQUEST, UNKNOWN_OP); 3 set-up (UNAUTHORIZED: wrong token file; another program at the address;
-no permission on the socket);
+2 bad arguments or request (BAD_REQUEST, UNKNOWN_OP); 3 set-up (UNAUTHORIZED: wrong token file;
+another program at the address; no permission on the socket);
 4 try again (agent not reachable, BUSY, network or device unavailable, no event in time).
 See docs/ecr-protocol.md.
 """
