@@ -182,11 +182,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def build_store(work: Path, say: Callable[[str], None] = lambda text: None) -> SimulatedStore:
-    """Set up the merchant's side (keys, template, form) and start every device and the agent."""
+def build_store(work: Path, say: Callable[[str], None] = lambda text: None, *,
+                children: list[Child] | None = None) -> SimulatedStore:  # fmt: skip
+    """Set up the merchant's side (keys, template, form) and start every device and the agent, each
+    added to `children` as it starts (so whoever holds that list can stop them even mid-set-up)."""
     if work.exists():
         shutil.rmtree(work)
-    store = SimulatedStore(work=work, slips=work / "slips")
+    store = SimulatedStore(work=work, slips=work / "slips", children=[] if children is None else children)
     try:
         merchant = start_merchant(work, store.children, say)
         store.gateway_url, store.template_id = merchant.gateway_url, merchant.template_id

@@ -131,6 +131,12 @@ class ResponseVerificationError(UnknownOutcomeError):
     kind = "unverified_response"
 
 
+class SignatureMismatchError(ResponseVerificationError):
+    """A well-formed, signed reply whose signature does not verify with alipay_public_key_file: almost
+    always the wrong key (a set-up problem that no retry fixes), rarely a reply altered on the way.
+    Still an unknown outcome for the money flows; the CLI reports it as a set-up problem."""
+
+
 SUCCESS_CODE = "10000"
 PAY_IN_PROCESS_CODE = "10003"
 

@@ -33,6 +33,7 @@ from .errors import (
     GatewayReply,
     NoAnswerError,
     ResponseVerificationError,
+    SignatureMismatchError,
     UnknownOutcomeError,
     classify,
 )
@@ -192,7 +193,7 @@ class OpenApiProtocol:
             return self._verified_by_certificate(method, node, node.sign, now)
         if _verifies(node, node.sign, self.credentials.alipay_public_key):
             return node
-        raise ResponseVerificationError(
+        raise SignatureMismatchError(
             "response signature does not verify with the configured Alipay public key",
             method=method,
             http_status=200,

@@ -1,4 +1,5 @@
-"""`posagent card ...`: merchant set-up (seed steps 1 and 2) and the card commands technicians need.
+"""`posagent card ...`: merchant set-up (card template, open-card form, activation URL) and the card
+commands technicians need.
 
     posagent card upload-image logo.png --kind logo [--fit]
     posagent card create-template card-template.toml
@@ -8,14 +9,14 @@
     posagent card query CARD_NO
     posagent card update CARD_NO --points 120 [--occur-time "2026-11-25 10:00:00"]
 
-Exit codes: 0 ok, 1 Alipay said no, 2 bad arguments/config/input, 3 Alipay says the set-up is
-wrong, 4 unreachable or unknown outcome (running the same command again is safe).
+Exit codes: 0 ok, 1 Alipay said no, 2 bad arguments/config/input, 3 the set-up is wrong (key,
+app id, permission, clock, gateway URL: running again cannot fix it), 4 unreachable or unknown
+outcome (running the same command again is safe).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ from typing import Any
 
 import qrcode
 
-from agent.alipay import AlipayClient, apis
+from agent.alipay import AlipayClient, AlipayError, apis
 from agent.alipay.envelope import china_timestamp
+from agent.config import ConfigError
+from agent.ecr.fields import TimeFormatError, china_timestamp_of
 from agent.members.open_card import (
     CallbackError,
     CallbackParams,
@@ -34,6 +37,7 @@ from agent.members.open_card import (
     check_auth_code,
     check_request_id,
     check_template_id,
+    derive_out_serial_no,
     mask_mobile,
     mask_name,
     open_card,
@@ -54,18 +58,22 @@ from agent.setup import (
     sha256_hex,
     state_path_for,
 )
+from agent.setup.opened_cards import OpenedCard, find_opened, ledger_path, record_opened
 from agent.setup.state import UploadedImage
 
 from .common import (
+    EXIT_BUSINESS,
     EXIT_OK,
     EXIT_USAGE,
+    OutputPathError,
     add_gateway_options,
+    agent_config,
     emit,
     fail,
+    output_file,
     run_with_client,
 )
 
-_OCCUR_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$", re.ASCII)
 _EXTENSIONS = {"png": ".png", "jpg": ".jpg", "gif": ".gif", "bmp": ".bmp"}
 
 
@@ -76,12 +84,12 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     sub = card.add_subparsers(dest="card_command", metavar="ACTION", required=True)
 
-    upload = sub.add_parser("upload-image", help="check a card image against the seed's rules and upload it")
+    upload = sub.add_parser("upload-image", help="check a card image against Alipay's image rules and upload it")
     upload.add_argument("file", type=Path, metavar="FILE")
     upload.add_argument("--kind", required=True, choices=[k.value for k in ImageKind],
                         help="background: 1020x643, <= 2 MB; logo and other: 500x500, <= 1 MB")  # fmt: skip
     upload.add_argument("--fit", action="store_true", help="upload a conforming copy (crop, resize, re-encode)")
-    upload.add_argument("--save-fitted", type=Path, metavar="FILE", help="with --fit: also keep the copy here")
+    upload.add_argument("--save-fitted", type=_output_file, metavar="FILE", help="with --fit: also keep the copy here")
     upload.add_argument("--name", help="image_name at Alipay (default: the file name)")
     add_gateway_options(upload)
     upload.set_defaults(handler=cmd_upload_image)
@@ -107,7 +115,7 @@ def register(subparsers: Any) -> None:
     url.add_argument("template_id", metavar="TEMPLATE_ID")
     url.add_argument("--callback", metavar="URL", help="where Alipay sends the customer after the form")
     url.add_argument("--out-string", metavar="S", help="a value echoed back on the callback (<= 256 characters)")
-    url.add_argument("--png", type=Path, metavar="FILE", help="also write the QR code as a PNG")
+    url.add_argument("--png", type=_output_file, metavar="FILE", help="also write the QR code as a PNG")
     url.add_argument("--no-qr", action="store_true", help="print the URL only")
     add_gateway_options(url)
     url.set_defaults(handler=cmd_activation_url)
@@ -141,11 +149,20 @@ def register(subparsers: Any) -> None:
     update.add_argument("--balance", help="the new balance in yuan")
     update.add_argument("--level", help="the new level")
     update.add_argument("--occur-time", metavar="'yyyy-MM-dd HH:mm:ss'",
-                        help="business time of this state, China time (default: now)")  # fmt: skip
+                        help="business time of this state: China time, or ISO 8601 with its offset "
+                        "(2026-11-25T03:00:00+01:00), converted (default: now)")  # fmt: skip
     update.add_argument("--changed-point", metavar="D", help="points change to tell the customer, e.g. -20")
     update.add_argument("--reason", metavar="TEXT", help="why, shown in the customer's notification")
     add_gateway_options(update)
     update.set_defaults(handler=cmd_update)
+
+
+def _output_file(text: str) -> Path:
+    """An argparse type: the file's folder must exist, checked before any call to Alipay."""
+    try:
+        return output_file(text)
+    except OutputPathError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _names(text: str) -> list[str]:
@@ -299,6 +316,12 @@ def cmd_create_template(args: argparse.Namespace) -> int:
     current = state
 
     async def body(client: AlipayClient) -> int:
+        our_app = client.protocol.credentials.app_id
+        given = spec.open_card.source_app_id
+        if given and given != our_app:  # before anything is sent
+            return fail(args, EXIT_USAGE, f"{spec_path}: open_card.source_app_id is {given}, but this agent is app "
+                                          f"{our_app}: leave the line out to use this app's id, or use the config "
+                                          f"of app {given}")  # fmt: skip
         image_ids: dict[Path, str] = {}
         uploaded_now = 0
         for path, (digest, ready) in uploads.items():
@@ -308,7 +331,7 @@ def cmd_create_template(args: argparse.Namespace) -> int:
                 save_state(state_path, current)
                 uploaded_now += 1
             image_ids[path] = current.images[digest].image_id
-        created = await client.execute(spec.to_request(current.request_id, image_ids))
+        created = await client.execute(spec.to_request(current.request_id, image_ids, app_id=our_app))
         current.template_id = created.template_id
         save_state(state_path, current)
         emit(
@@ -399,17 +422,26 @@ def cmd_open(args: argparse.Namespace) -> int:
                             external_card_no=args.external_card_no)  # fmt: skip
     except ValueError as exc:  # CallbackError too
         return fail(args, EXIT_USAGE, str(exc))
+    serial = args.out_serial_no or derive_out_serial_no(params.template_id, params.request_id)
+    ledger = _opened_cards_ledger(args)
 
     async def body(client: AlipayClient) -> int:
         our_app = client.protocol.credentials.app_id
         if params.app_id is not None and params.app_id != our_app:
             return fail(args, EXIT_USAGE, f"app_id: the callback is for app {params.app_id}, but this agent is "
                                           f"app {our_app} (the QR belongs to another app or environment)")  # fmt: skip
-        opened = await open_card(
-            client, auth_code=params.auth_code, template_id=params.template_id, request_id=params.request_id,
-            card_values=values, out_serial_no=args.out_serial_no, open_card_channel=args.channel,
-        )  # fmt: skip
+        try:
+            opened = await open_card(
+                client, auth_code=params.auth_code, template_id=params.template_id, request_id=params.request_id,
+                card_values=values, out_serial_no=serial, open_card_channel=args.channel,
+            )  # fmt: skip
+        except AlipayError as exc:
+            if exc.sub_code == "isv.code-invalid":  # the auth_code was exchanged before: by an earlier open?
+                return _already_used(args, exc, serial, ledger)
+            raise
         info = opened.card.card_info
+        warning = _record_opened(ledger, OpenedCard(serial, params.template_id, opened.card_no,
+                                                    china_timestamp(datetime.now(UTC))))  # fmt: skip
         member = {"name": mask_name(opened.member.name) if opened.member.name else None,
                   "mobile": mask_mobile(opened.member.cell) if opened.member.cell else None}  # fmt: skip
         emit(
@@ -422,9 +454,48 @@ def cmd_open(args: argparse.Namespace) -> int:
             f"balance {info.balance or args.balance or '-'}, valid until {info.valid_date or '-'}\n"
             f"  out_serial_no {opened.out_serial_no}",
         )  # fmt: skip
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         return EXIT_OK
 
     return run_with_client(args, body)
+
+
+def _opened_cards_ledger(args: argparse.Namespace) -> Path | None:
+    """Where this PC records the cards it opened: the config's state folder (None without a config)."""
+    try:
+        return ledger_path(agent_config(args).paths.state_dir)
+    except ConfigError:
+        return None
+
+
+def _record_opened(ledger: Path | None, card: OpenedCard) -> str | None:
+    if ledger is None:
+        return None
+    try:
+        record_opened(ledger, card)
+    except OSError as exc:
+        return (f"the card is open, but {ledger} cannot be written ({exc.strerror or exc}): running this again "
+                "could not name the card")  # fmt: skip
+    return None
+
+
+def _already_used(args: argparse.Namespace, error: AlipayError, serial: str, ledger: Path | None) -> int:
+    """A callback whose auth_code was already exchanged: say what is true, not "scan again" by default."""
+    known = find_opened(ledger, serial) if ledger is not None else None
+    if known is not None:
+        emit(args, {"ok": True, "already_opened": True, "card_no": known.card_no, "template_id": known.template_id,
+                    "out_serial_no": serial, "opened_at": known.opened_at},
+             f"this callback was already used: card {known.card_no} was opened with it"
+             f"{f' on {known.opened_at} (China time)' if known.opened_at else ''}; nothing to do\n"
+             f"  out_serial_no {serial}")  # fmt: skip
+        return EXIT_OK
+    message = (f"this callback was already used (its auth_code works once), and this PC has no record of the card "
+               f"it opened. If an earlier `card open` with it succeeded, the card exists (out_serial_no {serial}) "
+               "and no second card can be opened: the customer sees it in Alipay. Only if no card was opened, ask "
+               "the customer to scan the activation QR again")  # fmt: skip
+    return fail(args, EXIT_BUSINESS, message, {"kind": error.kind, "sub_code": error.sub_code,
+                                                "out_serial_no": serial})  # fmt: skip
 
 
 def _card_lines(info: apis.CardInfo) -> str:
@@ -466,13 +537,10 @@ def cmd_update(args: argparse.Namespace) -> int:
 def _update_request(args: argparse.Namespace) -> apis.CardUpdate:
     if args.points is None and args.balance is None and args.level is None:
         raise ValueError("give at least one of --points, --balance, --level (the new ABSOLUTE values)")
-    occur_time = args.occur_time or china_timestamp(datetime.now(UTC))
-    if not _OCCUR_TIME.fullmatch(occur_time):
-        raise ValueError("--occur-time: use 'yyyy-MM-dd HH:mm:ss' (China time)")
-    try:
-        datetime.strptime(occur_time, "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        raise ValueError(f"--occur-time: {occur_time!r} is not a real date and time") from None
+    try:  # the ECR protocol's rule: China time as Alipay takes it, or ISO 8601 with an offset, converted
+        occur_time = china_timestamp_of(args.occur_time or china_timestamp(datetime.now(UTC)))
+    except TimeFormatError as exc:
+        raise ValueError(f"--occur-time {exc}") from None
     if args.changed_point is not None and args.reason is None:
         raise ValueError("--changed-point needs --reason (the customer is told why)")
     if args.changed_point is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.alipay import AlipayClient, AlipayError, Timeouts
-from agent.alipay.errors import BusinessError, ConfigurationError
+from agent.alipay.errors import BusinessError, ConfigurationError, NoAnswerError, SignatureMismatchError
 from agent.config import AgentConfig, AlipaySettings, ConfigError, load_config, load_credentials
 from agent.config.load import config_path
 
@@ -22,8 +23,33 @@ T = TypeVar("T")
 EXIT_OK = 0
 EXIT_BUSINESS = 1  # Alipay said no (definite)
 EXIT_USAGE = 2  # bad arguments, bad config, bad input file
-EXIT_SETUP = 3  # Alipay says our set-up is wrong (key, app id, permission, clock)
+EXIT_SETUP = 3  # the set-up is wrong (key, app id, permission, clock, gateway URL): running again cannot fix it
 EXIT_TRANSIENT = 4  # unreachable or unknown outcome: retry later, the same command is safe
+
+# HTTP statuses from something on the way that may pass: a timeout, a rate limit. Any other 4xx means the
+# gateway URL does not lead to Alipay's gateway (Alipay answers every call with 200), which no retry fixes.
+_PASSING_HTTP_4XX = frozenset({408, 425, 429})
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written as meant: said before any work is done."""
+
+
+def output_file(text: str, default_name: str | None = None) -> Path:
+    """Where a command writes its file. A path ending in '/' or naming a folder means "in this folder"
+    (under `default_name`; a command without one needs a file name), and the folder must exist: Path()
+    drops a trailing '/', which would otherwise turn `--output /missing-dir/` into a file named missing-dir."""
+    path = Path(text)
+    meant_as_folder = text.endswith(("/", os.sep)) or path.is_dir()
+    if meant_as_folder:
+        if not path.is_dir():
+            raise OutputPathError(f"{text}: no such folder (create it first, or give a file name)")
+        if default_name is None:
+            raise OutputPathError(f"{text} is a folder: give a file name")
+        return path / default_name
+    if not path.parent.is_dir():
+        raise OutputPathError(f"{text}: the folder {path.parent} does not exist (create it first)")
+    return path
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -86,12 +112,9 @@ def fail(args: argparse.Namespace, code: int, message: str, detail: dict[str, An
 
 def explain_alipay_error(args: argparse.Namespace, error: AlipayError) -> int:
     """Code, sub_code and what to do, then the exit code of its class."""
-    if isinstance(error, BusinessError):
-        code = EXIT_BUSINESS
-    elif isinstance(error, ConfigurationError):
-        code = EXIT_SETUP
-    else:
-        code = EXIT_TRANSIENT
+    code = exit_code_for(error)
+    if code == EXIT_SETUP and isinstance(error, NoAnswerError) and not error.hint:
+        error.hint = "check alipay.gateway: production, sandbox or the URL of Alipay's gateway"
     if getattr(args, "json", False):
         print(json.dumps({"ok": False, "error": error.to_dict()}, ensure_ascii=False))
         return code
@@ -107,6 +130,20 @@ def explain_alipay_error(args: argparse.Namespace, error: AlipayError) -> int:
         lines.append("  the command is safe to run again: it reuses the same request ids")
     print("\n".join(lines), file=sys.stderr)
     return code
+
+
+def exit_code_for(error: AlipayError) -> int:
+    """The exit code of an Alipay error's class. Only what running the same command again can fix is
+    EXIT_TRANSIENT: a reply that does not verify with the configured Alipay key, or a gateway URL that
+    answers 404, is a set-up problem however often it is tried."""
+    if isinstance(error, BusinessError):
+        return EXIT_BUSINESS
+    if isinstance(error, ConfigurationError | SignatureMismatchError):
+        return EXIT_SETUP
+    status = error.http_status
+    if isinstance(error, NoAnswerError) and status is not None and 400 <= status < 500:
+        return EXIT_TRANSIENT if status in _PASSING_HTTP_4XX else EXIT_SETUP
+    return EXIT_TRANSIENT
 
 
 # The model's kinds in words; the two kinds under "unknown outcome" say so first.

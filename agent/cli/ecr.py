@@ -10,7 +10,8 @@ whole sale and wait for its outcome:
 
 The address and token come from the agent config ([ecr] tcp_port / unix_socket, token_file) unless
 given here. Exit codes: 0 answered; 1 refused (NOT_FOUND, IDEMPOTENCY_CONFLICT, ALREADY_FINAL);
-2 bad arguments or request (BAD_REQUEST, UNKNOWN_OP); 3 set-up (UNAUTHORIZED: wrong token file);
+2 bad arguments or request (BAD_REQUEST, UNKNOWN_OP); 3 set-up (UNAUTHORIZED: wrong token file;
+another program at the address; no permission on the socket);
 4 try again (agent not reachable, BUSY, network or device unavailable, no event in time).
 See docs/ecr-protocol.md.
 """
@@ -177,12 +178,19 @@ def run(args: argparse.Namespace) -> int:
         what = f"no {args.wait_event} event" if args.wait_event else "no answer"
         return _failed(args, EXIT_TRANSIENT, "TIMEOUT", f"{what} from the agent at {target.where} within "
                                                         f"{args.timeout:g} s", True)  # fmt: skip
+    except PermissionError:  # the socket's group: running again as the same user never gets in
+        message = (f"the agent at {target.where}: permission denied (add this user to the socket's group, "
+                   "[ecr] unix_group, and log in again; or use --port)")
+        return _failed(args, EXIT_SETUP, "UNREACHABLE", message, False)
     except OSError as exc:  # refused, reset, missing socket file, closed by the agent
         reason = exc.strerror or str(exc) or type(exc).__name__
         message = f"the agent at {target.where}: {reason} (is it running? systemctl status posagent)"
         return _failed(args, EXIT_TRANSIENT, "UNREACHABLE", message, True)
     except ValueError:
-        return _failed(args, EXIT_TRANSIENT, "INTERNAL", f"the peer at {target.where} does not speak the ECR protocol")
+        # Another program at that address: a wrong port or socket in the set-up, not a passing fault.
+        return _failed(args, EXIT_SETUP, "INTERNAL", f"the peer at {target.where} does not speak the ECR protocol "
+                                                     "(another program at this address? check --port / --socket "
+                                                     "and [ecr] in the config)")  # fmt: skip
     return EXIT_OK
 
 

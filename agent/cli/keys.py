@@ -10,6 +10,8 @@ from agent.alipay.keys import CsrSubject, generate_app_key_pair
 
 from .common import EXIT_OK, EXIT_USAGE, add_output_options, emit, fail
 
+ALIPAY_PUBLIC_KEY_FILENAME = "alipay_public_key.pem"  # beside the app's keys, as deploy/agent.example.toml names it
+
 
 def register(subparsers: Any) -> None:
     keys = subparsers.add_parser("keys", help="app key pairs for the Alipay console")
@@ -60,11 +62,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     emit(
         args,
         {"ok": True, "private_key_file": str(pair.private_key_path), "public_key_file": str(pair.public_key_path),
-         "public_key": pair.public_key_one_line},
+         "public_key": pair.public_key_one_line,
+         "alipay_public_key_file": str(pair.private_key_path.parent / ALIPAY_PUBLIC_KEY_FILENAME)},
         f"private key: {pair.private_key_path} (mode 0600: keep it on this PC, never send it)\n"
         f"public key:  {pair.public_key_path}\n\n"
         "Paste this public key into the Alipay console (app settings -> interface signing -> public key mode),\n"
-        "then save Alipay's public key it shows you as alipay_public_key.pem next to the config:\n\n"
+        f"then save the Alipay public key it shows you as {pair.private_key_path.parent / ALIPAY_PUBLIC_KEY_FILENAME}\n"
+        "(the config's alipay_public_key_file; docs/merchant-setup.md, step 2):\n\n"
         f"{pair.public_key_one_line}",
     )
     return EXIT_OK

@@ -21,6 +21,9 @@ from typing import Any, TextIO
 
 from agent.cli import queue_recover
 from agent.cli.common import EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE, add_output_options, fail
+from agent.config import ConfigError, load_config
+from agent.config.load import CONFIG_ENV, DEFAULT_CONFIG_PATH
+from agent.storage import database_path
 from offline_queue import CorruptDatabase, Job, Outbox, OutboxError, State, Stats, UnknownJob
 
 DEFAULT_DB = Path("/var/lib/posagent/agent.db")
@@ -34,7 +37,12 @@ def register(subparsers: Any) -> None:
         "queue", help="the durable outbox: status, dead letters, retry, purge, drain", description=__doc__
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", metavar="PATH", help=f"agent database (default $POSAGENT_DB or {DEFAULT_DB})")
+    common.add_argument(
+        "--config", metavar="FILE", help="agent config: its state_dir holds the database (default $POSAGENT_CONFIG "
+        "or /etc/posagent/agent.toml, if it exists)"
+    )
+    common.add_argument("--db", metavar="PATH", help="agent database (overrides the config's state_dir; "
+                                                     f"default $POSAGENT_DB, else {DEFAULT_DB})")  # fmt: skip
     add_output_options(common)
     commands = parser.add_subparsers(dest="queue_command", metavar="COMMAND", required=True)
 
@@ -93,7 +101,18 @@ class _OpenError(Exception):
 
 
 def db_path(args: argparse.Namespace) -> Path:
-    return Path(args.db or os.environ.get("POSAGENT_DB") or DEFAULT_DB)
+    """--db, then $POSAGENT_DB, then the state_dir of the config (--config, $POSAGENT_CONFIG or the default
+    file when it exists), as every other command finds its config; else the default database."""
+    explicit = args.db or os.environ.get("POSAGENT_DB")
+    if explicit:
+        return Path(explicit)
+    config_named = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
+    if config_named or DEFAULT_CONFIG_PATH.exists():
+        try:
+            return database_path(load_config(config_named).paths.state_dir)
+        except ConfigError as exc:
+            raise _OpenError(EXIT_USAGE, str(exc)) from None
+    return DEFAULT_DB
 
 
 @contextlib.contextmanager
@@ -101,7 +120,7 @@ def _open(args: argparse.Namespace) -> Iterator[Outbox]:
     """Open the outbox as an observer: no integrity pass, never move a file, never requeue."""
     path = db_path(args)
     if not path.exists():
-        raise _OpenError(EXIT_USAGE, f"no outbox database at {path} (use --db or POSAGENT_DB)")
+        raise _OpenError(EXIT_USAGE, f"no outbox database at {path} (use --config, --db or POSAGENT_DB)")
     try:
         outbox = Outbox.open(path, check_integrity=False, move_corrupt_aside=False)
     except CorruptDatabase as exc:

@@ -38,7 +38,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     parser.add_argument("file", type=Path, metavar="FILE", help="the moved-aside file (agent.db.corrupt-TIME)")
-    parser.add_argument("--config", metavar="FILE", help="agent config: its outbox key and state_dir")
     parser.add_argument("--include-dead", action="store_true", help="also send the dead jobs again")
     parser.add_argument("--dry-run", action="store_true", help="only say what would be recovered")
     parser.set_defaults(handler=run_recover)

@@ -5,17 +5,17 @@ secrets, the doctor's report, the outbox's counts and dead jobs (no payloads), d
 facts about this PC and the recent logs. Key files, the token file and the database never go in.
 A part that cannot be collected is noted in its README.txt; the bundle is written anyway.
 
-Exit code: 0 when the bundle is written, 1 when it could not be written at all.
+Exit code: 0 when the bundle is written, 1 when it could not be written at all (an --output whose
+folder does not exist is said at once, before anything is gathered).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from agent.cli.common import default_config_hint
+from agent.cli.common import OutputPathError, default_config_hint, output_file
 from agent.config.load import config_path
 from agent.support import DEFAULT_SINCE_HOURS, BundleError, build_bundle
 
@@ -48,7 +48,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    output = Path(args.output) if args.output else None
+    try:
+        # A folder stays a folder (default_name ""): the bundle names its own file in it.
+        output = output_file(args.output, default_name="") if args.output else None
+    except OutputPathError as exc:
+        print(f"error: cannot write the bundle: {exc}", file=sys.stderr)
+        return EXIT_NOT_WRITTEN
     try:
         result = build_bundle(config_path(args.config), output, doctor=not args.no_doctor,
                               since_hours=args.since_hours)  # fmt: skip

@@ -125,13 +125,21 @@ class EcrSettings:
     token_file: Path = setting("File holding the ECR token (mode 0600, written at install).",
                                Path("/etc/posagent/ecr_token"), secret=True)  # fmt: skip
     tcp_host: str = setting("Loopback address for the TCP listener.", "127.0.0.1", check=_loopback)
-    tcp_port: int | None = setting("TCP port for the ECR protocol; unset to disable TCP.", 7410, between=PORT)
-    unix_socket: Path | None = setting("Unix socket for the ECR protocol (mode 0660); unset to disable.",
-                                       Path("/run/posagent/ecr.sock"))  # fmt: skip
+    tcp_port: int | None = setting("TCP port for the ECR protocol; `false` turns TCP off (0: any free port, for "
+                                   "tests).", 7410, between=PORT, false_disables=True)  # fmt: skip
+    unix_socket: Path | None = setting("Unix socket for the ECR protocol (mode 0660); `false` turns it off. One of "
+                                       "tcp_port and unix_socket must stay on.", Path("/run/posagent/ecr.sock"),
+                                       false_disables=True)  # fmt: skip
     unix_group: str | None = setting(
         "Group owning the Unix socket (the ECR software's group). The service user must be a member of it "
         "(usermod -aG GROUP posagent): the agent refuses to start otherwise.", None, check=_group_name)
     heartbeat_seconds: float = setting("Seconds between heartbeat events.", 15.0, between=SECONDS_1_HOUR)
+
+    def cross_check(self) -> list[tuple[str, str]]:
+        if self.tcp_port is None and self.unix_socket is None:
+            return [("tcp_port", "tcp_port and unix_socket are both off: the ECR software could not reach the agent; "
+                                 "keep one of them")]  # fmt: skip
+        return []
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,15 @@ from .schema import describe
 INTRO = """# Configuration reference
 
 The agent reads one TOML file, `/etc/posagent/agent.toml` by default (`--config FILE` or
-`$POSAGENT_CONFIG` elsewhere). Relative paths are relative to that file. `posagent config check`
-validates the file and the files it names; every problem names its key.
+`$POSAGENT_CONFIG` elsewhere). Relative paths are relative to that file.
+
+`posagent config check` refuses what `posagent run` would refuse at start, in the same words (both
+run one preflight), without starting: every setting below; the files it names (the ECR token, the
+app private key and Alipay's public key: readable, well-formed, private ones mode 0600; the outbox
+key; the fleet files); the state folder, its free space and its database; the Unix socket's folder
+and group; and whether the ports are free. Every problem names its key. It does not talk to Alipay
+or to the devices: whether the keys are the right ones, the clock, the printer and the scanners are
+`posagent doctor`'s questions.
 
 This page is generated from the schema (`python -m agent.config.reference`); a test fails when it
 is out of date. Secrets never go in this file: they live in the files it names (mode 0600).

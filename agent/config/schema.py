@@ -56,10 +56,14 @@ def setting(
     secret: bool = False,
     example: str | None = None,
     between: Range | None = None,
+    false_disables: bool = False,
 ) -> Any:
     """Declare a config field: `doc` says what it is for; `check` returns a problem or None;
-    `between` is the range of a numeric setting (checked first, and shown in the reference)."""
-    metadata = {"doc": doc, "check": check, "secret": secret, "example": example, "range": between}
+    `between` is the range of a numeric setting (checked first, and shown in the reference);
+    `false_disables`: an optional setting whose explicit `false` turns it off (None), as leaving it
+    out cannot (that gives the default)."""
+    metadata = {"doc": doc, "check": check, "secret": secret, "example": example, "range": between,
+                "false_disables": false_disables}  # fmt: skip
     if default is MISSING:
         return dataclasses.field(metadata=metadata)
     if isinstance(default, list | dict):
@@ -166,9 +170,13 @@ def _build(cls: type[T], data: Mapping[str, Any], prefix: str, base_dir: Path, p
             problems.append(Problem(_join(prefix, name), f"unknown setting{suggestion}"))
     for name, field in fields.items():
         key = _join(prefix, name)
-        if name in data:
+        if name in data and data[name] is False and field.metadata.get("false_disables"):
+            kwargs[name] = None  # `key = false`: switched off on purpose
+        elif name in data:
             before = len(problems)
             value = _convert(data[name], hints[name], key, base_dir, problems)
+            if len(problems) > before and field.metadata.get("false_disables"):
+                problems[-1] = Problem(key, f"{problems[-1].message} (false turns it off)")
             bounds: Range | None = field.metadata.get("range")
             in_range = bounds is None or not isinstance(value, int | float) or len(problems) > before
             if not in_range and bounds is not None and (message := bounds.problem(value)) is not None:
@@ -247,7 +255,8 @@ def describe(cls: type[Any], prefix: str = "") -> list[FieldDoc]:
             default = repr(field.default_factory())
         else:
             default = None
-        out.append(FieldDoc(key, _type_name(tp), default, required, field.metadata.get("doc", ""),
+        type_name = _type_name(tp) + (" or false (off)" if field.metadata.get("false_disables") else "")
+        out.append(FieldDoc(key, type_name, default, required, field.metadata.get("doc", ""),
                             bool(field.metadata.get("secret")), field.metadata.get("example"),
                             field.metadata.get("range")))  # fmt: skip
     return out

@@ -3,6 +3,8 @@
     with EcrClient.connect(("127.0.0.1", 7410), token=token) as ecr:
         sale = ecr.request("sale.start", {"sale_id": "A1", "amount": "9.90", "subject": "Till 1", "code": code})
         event = ecr.wait_for("sale.updated", lambda body: body["sale"]["final"], timeout=90)
+        ecr.request("loyalty.update", {"update_id": "U1", "card_no": card_no, "points": "120",
+                                       "occur_time": china_time(datetime.now(UTC))})
 """
 
 from __future__ import annotations
@@ -13,9 +15,20 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from agent.alipay.envelope import china_timestamp
+
+
+def china_time(moment: datetime) -> str:
+    """An aware moment as occur_time wants it: 'yyyy-MM-dd HH:mm:ss' in China time (UTC+8), whatever this
+    PC's zone. (The agent also takes ISO 8601 with its offset: `moment.isoformat()` of an aware datetime.)"""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("a naive datetime has no time zone: use datetime.now(UTC) or give its tzinfo")
+    return china_timestamp(moment)
 
 
 class EcrError(Exception):

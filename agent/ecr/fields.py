@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.alipay.apis import normalise_amount
+from agent.alipay.envelope import CHINA_TIME
 
 from .messages import ErrorCode, ProtocolError
 
@@ -25,6 +26,10 @@ _POINTS = re.compile(r"-?(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?", re.ASCII)
 # Stored-value balance in yuan: never negative.
 _BALANCE = re.compile(r"(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?", re.ASCII)
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}", re.ASCII)
+# ISO 8601 as most ECR languages print it: a 'T', optional fractions, and an offset (or Z) that says which
+# clock it is; converted to China time. Without an offset it would be a guess: refused.
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+                       r"(?P<offset>Z|[+-][0-9]{2}:[0-9]{2})?", re.ASCII)  # fmt: skip
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_JOB_NUMBER = 2**63 - 1  # SQLite's INTEGER
 
@@ -130,18 +135,42 @@ def _negative_zero(value: str) -> bool:
     return value.startswith("-") and not value.strip("-0.")
 
 
+TIMESTAMP_RULE = ("'yyyy-MM-dd HH:mm:ss' in China time (UTC+8), or ISO 8601 with its offset "
+                  "('2026-03-01T09:30:00+01:00', 'Z' for UTC); ASCII digits, a real date")  # fmt: skip
+
+
+class TimeFormatError(ValueError):
+    """Not a business time; the message (to follow the field's name) says what is wrong."""
+
+
+def china_timestamp_of(value: str) -> str:
+    """'yyyy-MM-dd HH:mm:ss' China time as is, ISO 8601 with an offset converted to it."""
+    china = _TIMESTAMP.fullmatch(value) is not None  # the regexes first: strptime also takes '２０２６' and '9:30'
+    iso = None if china else _ISO_TIME.fullmatch(value)
+    if not china and iso is None:
+        raise TimeFormatError(f"must be {TIMESTAMP_RULE}")
+    if iso is not None and iso.group("offset") is None:
+        raise TimeFormatError("is ISO 8601 without an offset: add it ('+08:00' for China time, 'Z' for UTC), or "
+                              "the clock it was read on is a guess")  # fmt: skip
+    try:
+        if iso is None:
+            return datetime.strptime(value, TIMESTAMP_FORMAT).strftime(TIMESTAMP_FORMAT)  # a real date
+        return datetime.fromisoformat(value).astimezone(CHINA_TIME).strftime(TIMESTAMP_FORMAT)
+    except (ValueError, OverflowError):  # 2026-02-30, an offset that leaves the calendar, another shape
+        raise TimeFormatError(f"must be {TIMESTAMP_RULE}") from None
+
+
 def timestamp(body: dict[str, Any], name: str) -> str:
+    """A business time for Alipay: see china_timestamp_of."""
     value = body.get(name)
     if value is None:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} is required")
-    rule = "'yyyy-MM-dd HH:mm:ss' in China time (UTC+8), ASCII digits, a real date"
-    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
-        raise bad(name, rule)
+    if not isinstance(value, str):
+        raise bad(name, TIMESTAMP_RULE)
     try:
-        datetime.strptime(value, TIMESTAMP_FORMAT)
-    except ValueError:
-        raise bad(name, rule) from None
-    return value
+        return china_timestamp_of(value)
+    except TimeFormatError as exc:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name} {exc}") from None
 
 
 def integer(body: dict[str, Any], name: str, *, minimum: int, maximum: int, default: int | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Merchant set-up (seed steps 1 and 2): card images, the template spec and its state file.
+"""Merchant set-up (card template, open-card form): card images, the template spec and its state file.
 
 Pure code: the `posagent card` commands (agent.cli.card) do the file and network I/O.
 """

@@ -1,4 +1,4 @@
-"""Card images: the seed's rules checked by content, and `fit()` to make a conforming copy.
+"""Card images: Alipay's image rules checked by content, and `fit()` to make a conforming copy.
 
 Pure functions over bytes (Pillow decodes in memory): the CLI reads and writes the files.
 The format is judged by magic bytes, never by the file name, because Alipay judges the content.
@@ -15,7 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MIB = 1024 * 1024
 
-# Magic bytes of the formats the seed allows (BMP, PNG, JPEG, GIF).
+# Magic bytes of the formats Alipay allows (BMP, PNG, JPEG, GIF).
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "png"),
     (b"\xff\xd8\xff", "jpg"),
@@ -48,7 +48,7 @@ class ImageRule:
         return f"{self.width}x{self.height} px, at most {self.max_bytes // MIB} MB, BMP/PNG/JPEG/GIF"
 
 
-# The seed (step 1): background 1020x643 within 2 MB; other images 500x500 within 1 MB.
+# Alipay's rules: background 1020x643 within 2 MB; other images 500x500 within 1 MB.
 _RULES = {
     ImageKind.BACKGROUND: ImageRule(max_bytes=2 * MIB, width=1020, height=643),
     ImageKind.LOGO: ImageRule(max_bytes=1 * MIB, width=500, height=500),

@@ -29,6 +29,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$", re.ASCII)
 _PREFIX = re.compile(r"^[A-Za-z0-9]{0,10}$")
 _RGB = re.compile(r"^rgb\(\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*\)$", re.ASCII)
 _DURATION = re.compile(r"^\d+[md]$", re.ASCII)
+_APP_ID = re.compile(r"[0-9]{16}", re.ASCII)
 
 
 def _max_len(limit: int) -> Any:
@@ -37,6 +38,12 @@ def _max_len(limit: int) -> Any:
 
 def _date(value: str) -> str | None:
     return None if _DATE.fullmatch(value) else "use 'yyyy-MM-dd HH:mm:ss' (China time)"
+
+
+def _app_id(value: str) -> str | None:
+    if value == "" or _APP_ID.fullmatch(value):
+        return None
+    return "an Alipay app id is 16 digits (leave it out to use this agent's alipay.app_id)"
 
 
 def _http_url(value: str) -> str | None:
@@ -124,7 +131,8 @@ class Right:
 @dataclass(frozen=True, kw_only=True)
 class OpenCardSection:
     source: Literal["ISV", "MER"] = setting("open_card_source_type: ISV or MER.", "ISV")
-    source_app_id: str = setting("App id of the page that opens cards (usually this app).", "")
+    source_app_id: str = setting("App id of the page that opens cards, 16 digits; left out: this agent's "
+                                 "alipay.app_id (the command refuses another app's).", "", check=_app_id)
     callback_url: str = setting("open_card_url: your open-card page (http/https).", "", check=_http_url)
     rights: list[Right] = setting("Rights listed on the open-card page.", [])
 
@@ -148,8 +156,10 @@ class TemplateSpec:
                 files.setdefault(path, ImageKind.OTHER)
         return files
 
-    def to_request(self, request_id: str, image_ids: Mapping[Path, str]) -> apis.TemplateCreate:
-        """The API request, given the stored request_id and the uploaded ids of `image_files()`."""
+    def to_request(self, request_id: str, image_ids: Mapping[Path, str], *, app_id: str | None = None
+                   ) -> apis.TemplateCreate:  # fmt: skip
+        """The API request, given the stored request_id and the uploaded ids of `image_files()`; `app_id`
+        (the agent's) is the open-card page's source_app_id when the spec leaves it out."""
 
         def image(path: Path) -> str:
             return image_ids[path]
@@ -180,7 +190,7 @@ class TemplateSpec:
                                    "level_desc": lv.description or None, "level_icon": optional_image(lv.icon)})
                 for lv in self.levels
             ] or None,
-            "open_card_conf": _open_card_conf(self.open_card, optional_image),
+            "open_card_conf": _open_card_conf(self.open_card, optional_image, app_id),
         }  # fmt: skip
         return apis.TemplateCreate(
             request_id=request_id,
@@ -201,12 +211,12 @@ def _column(column: Column) -> dict[str, Any]:
                               "value": column.value or None, "more_info": more_info or None})  # fmt: skip
 
 
-def _open_card_conf(conf: OpenCardSection, image: Any) -> dict[str, Any] | None:
+def _open_card_conf(conf: OpenCardSection, image: Any, app_id: str | None) -> dict[str, Any] | None:
     if not conf.callback_url and not conf.rights:
         return None
     rights = [_obj({"title": r.title, "detail": r.detail or None, "logo_id": image(r.logo)})
               for r in conf.rights]  # fmt: skip
-    return _obj({"open_card_source_type": conf.source, "source_app_id": conf.source_app_id or None,
+    return _obj({"open_card_source_type": conf.source, "source_app_id": conf.source_app_id or app_id or None,
                               "open_card_url": conf.callback_url or None, "card_rights": rights or None})  # fmt: skip
 
 

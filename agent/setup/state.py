@@ -105,7 +105,11 @@ def load_state(path: Path) -> TemplateState | None:
 
 def save_state(path: Path, state: TemplateState) -> None:
     """Replace the state file atomically and durably."""
-    text = json.dumps(state.to_json(), indent=2, ensure_ascii=False) + "\n"
+    write_atomically(path, json.dumps(state.to_json(), indent=2, ensure_ascii=False) + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Temp file, fsync, rename, fsync the folder: a crash leaves the old text or the new, never half."""
     folder = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
@@ -136,5 +140,5 @@ def _fsync_dir(folder: Path) -> None:
 
 __all__ = [
     "StateError", "TemplateState", "UploadedImage", "load_state", "new_request_id", "save_state", "sha256_hex",
-    "state_path_for",
+    "state_path_for", "write_atomically",
 ]  # fmt: skip

@@ -3,12 +3,15 @@ gets BAD_REQUEST naming the field, and nothing of it reaches Alipay, the outbox 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from agent.ecr.client import EcrError
+from agent.storage import database_path
 from hardware_sim.gateway.payment_codes import Behaviour, example
+from offline_queue import Outbox
 from tests.support.daemon import MemberStore
 
 SALE = {"sale_id": "F1", "amount": "10.00", "subject": "Till 1", "code": example(Behaviour.PAID)}
@@ -84,3 +87,20 @@ def test_documented_amounts_are_accepted(member_store: MemberStore, amount: str)
         sale = ecr.request("sale.start", {"sale_id": "OK1", "amount": amount, "subject": "Till 1"})["sale"]
         assert sale["amount"] == f"{float(amount):.2f}" and sale["state"] == "waiting_for_code"
         ecr.request("sale.cancel", {"sale_id": "OK1"})
+
+
+def test_an_iso_occur_time_with_its_offset_is_taken_as_china_time(member_store: MemberStore) -> None:
+    with member_store.daemon.ecr() as ecr:
+        body = {**UPDATE, "update_id": "ISO1", "occur_time": "2026-11-25T03:00:00+01:00"}
+        assert ecr.request("loyalty.update", body)["update"]["update_id"] == "ISO1"
+        [job] = [j for j in ecr.request("outbox.list")["jobs"] if j["kind"] == "card.update"]
+        assert ecr.request("loyalty.update", body)["update"]["update_id"] == "ISO1"  # a resend is the same update
+        with pytest.raises(EcrError) as refused:
+            ecr.request("loyalty.update", {**UPDATE, "update_id": "ISO2", "occur_time": "2026-11-25T10:00:00"})
+        assert "without an offset" in refused.value.message and "characters" not in refused.value.message
+    # What will reach Alipay: China time, the business time of the same moment.
+    with Outbox.open(database_path(member_store.daemon.config.parent / "state"), check_integrity=False,
+                     move_corrupt_aside=False) as outbox:  # fmt: skip
+        queued = outbox.get(job["id"])
+    assert queued.payload["occur_time"] == "2026-11-25 10:00:00"
+    assert queued.business_time == datetime(2026, 11, 25, 2, 0, tzinfo=UTC).timestamp()

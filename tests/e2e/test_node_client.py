@@ -114,3 +114,12 @@ def test_the_framing_survives_a_byte_by_byte_stream(trickling_agent: int, tmp_pa
     done = run_client("--port", str(trickling_agent), "--token-file", str(token), "request", "demo.echo")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"echo": "demo.echo", "text": "收银台 ✓"}
+
+
+def test_the_node_client_offers_china_time_for_occur_time() -> None:
+    script = (f"import {{ chinaTime }} from {json.dumps(CLIENT.as_uri())};"
+              "console.log(chinaTime(new Date('2026-12-31T20:30:00Z')));")  # fmt: skip
+    done = subprocess.run([node(), "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2027-01-01 04:30:00"

@@ -192,6 +192,15 @@ export async function runSale(ecr, { saleId, amount, subject, code, scanId, time
   }
 }
 
+/**
+ * A moment as loyalty.update's occur_time wants it: "yyyy-MM-dd HH:mm:ss" in China time (UTC+8), whatever
+ * this PC's time zone. (The agent also takes ISO 8601 with its offset: `date.toISOString()` works too.)
+ */
+export function chinaTime(date = new Date()) {
+  const china = new Date(date.getTime() + 8 * 3600 * 1000); // read in UTC, this is China's wall clock
+  return china.toISOString().slice(0, 19).replace('T', ' ');
+}
+
 // ---- command line -----------------------------------------------------------------------------------
 
 const USAGE = `usage: node ecr-client.mjs [--host H] (--port P | --socket PATH) --token-file F COMMAND

@@ -49,7 +49,9 @@ def config(tmp_path: Path, sim: GatewaySimulator, app_keys: Path) -> Path:
         'alipay_public_key_file = "alipay_public_key.pem"\n'
         f'gateway = "{sim.url}"\n'
         "read_timeout = 10\n"
+        f'[paths]\nstate_dir = "{tmp_path / "state"}"\n'
     )
+    (tmp_path / "state").mkdir()
     return path
 
 
@@ -255,14 +257,16 @@ def test_a_card_from_template_to_update(posagent: Posagent, sim: GatewaySimulato
     assert posagent("update", card_no, "--points", "80", "--level", "VIP2", "--occur-time", "2030-01-01 10:00:00",
                     "--changed-point", "30", "--reason", "Purchase") == 0  # fmt: skip
     assert "updated (as of 2030-01-01 10:00:00 China time)" in posagent.out
+    assert posagent("update", card_no, "--points", "81", "--occur-time", "2030-01-01T03:00:01Z") == 0
+    assert "updated (as of 2030-01-01 11:00:01 China time)" in posagent.out
     assert posagent("query", card_no) == 0
-    assert "level: VIP2" in posagent.out and "points: 80" in posagent.out
+    assert "level: VIP2" in posagent.out and "points: 81" in posagent.out
     [card] = sim.inspect()["cards"]
-    assert card["updates"][-1]["point"] == "80"
+    assert card["updates"][-1]["point"] == "81"
 
 
-def test_open_with_a_spent_callback_explains_that_the_customer_must_scan_again(
-    posagent: Posagent, spec: Path
+def test_open_again_with_a_used_callback_names_the_card_already_opened(
+    posagent: Posagent, spec: Path, sim: GatewaySimulator
 ) -> None:
     template_id = make_template(posagent, spec)
     assert posagent("activation-url", template_id, "--callback", "http://127.0.0.1:9/cb", "--no-qr") == 0
@@ -270,9 +274,27 @@ def test_open_with_a_spent_callback_explains_that_the_customer_must_scan_again(
     assert callback is not None
     assert posagent("open", "--callback-url", callback) == 0
     assert "card opened: LOTUS" in posagent.out and "135****9194" in posagent.out
+    card_no = posagent.out.split("card opened: ")[1].split()[0]
+    assert posagent("open", "--callback-url", callback) == 0
+    assert f"this callback was already used: card {card_no} was opened with it" in posagent.out
+    assert "scan" not in posagent.out + posagent.err
+    code, again = posagent.json("open", "--callback-url", callback)
+    assert code == 0 and again["already_opened"] is True and again["card_no"] == card_no
+    assert len(sim.inspect()["cards"]) == 1
+
+
+def test_a_used_callback_without_a_record_does_not_claim_the_card_is_missing(
+    posagent: Posagent, spec: Path, tmp_path: Path
+) -> None:
+    template_id = make_template(posagent, spec)
+    assert posagent("activation-url", template_id, "--callback", "http://127.0.0.1:9/cb", "--no-qr") == 0
+    callback = customer_opens(posagent.out.strip(), mobile=MOBILE, name="Li", follow_callback=False).callback_url
+    assert callback is not None
+    assert posagent("open", "--callback-url", callback) == 0
+    (tmp_path / "state" / "opened-cards.json").unlink()  # opened on another PC, say
     assert posagent("open", "--callback-url", callback) == 1
-    assert "sub_code: isv.code-invalid" in posagent.err
-    assert "scan the activation QR again" in posagent.err
+    assert "already used" in posagent.err and "the card exists" in posagent.err
+    assert "Only if no card was opened, ask the customer to scan" in posagent.err
 
 
 def test_open_refuses_bad_or_foreign_callbacks(posagent: Posagent, sim: GatewaySimulator) -> None:
@@ -290,7 +312,9 @@ def test_update_needs_values_and_a_real_time(posagent: Posagent, sim: GatewaySim
     assert posagent("update", "LOTUS0000000001") == 2
     assert "at least one of --points, --balance, --level" in posagent.err
     assert posagent("update", "LOTUS0000000001", "--points", "1", "--occur-time", "2026-02-30 10:00:00") == 2
-    assert "not a real date and time" in posagent.err
+    assert "a real date" in posagent.err
+    assert posagent("update", "LOTUS0000000001", "--points", "1", "--occur-time", "2026-02-03T10:00:00") == 2
+    assert "without an offset" in posagent.err
     assert posagent("update", "LOTUS0000000001", "--points", "1", "--changed-point", "1") == 2
     assert "--changed-point needs --reason" in posagent.err
     assert sim.inspect()["calls_total"] == 0
@@ -339,3 +363,63 @@ def test_open_from_the_three_values_and_a_dropped_reply_exits_4_with_what_to_do(
     assert params["auth_code"] not in posagent.err + posagent.out
     sim.set_faults()
     assert len(sim.inspect()["cards"]) == 1  # it was opened; the next scan finds it, never a second one
+
+
+# -- exit codes: only what running again can fix says "safe to run again" --------------------------
+
+
+def test_a_wrong_alipay_public_key_is_a_set_up_problem_not_run_again(
+    posagent: Posagent, config: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    generate_app_key_pair(other)  # a valid public key, but not Alipay's
+    (tmp_path / "alipay_public_key.pem").write_text((other / "app_public_key.pem").read_text())
+    assert posagent("query", "LOTUS0000000001") == 3
+    assert "does not verify with the configured Alipay public key" in posagent.err
+    assert "safe to run again" not in posagent.err
+    code, out = posagent.json("query", "LOTUS0000000001")
+    assert code == 3 and "alipay_public_key" in out["error"]["hint"]
+
+
+def test_a_gateway_url_that_is_not_alipays_is_a_set_up_problem(
+    posagent: Posagent, config: Path, sim: GatewaySimulator
+) -> None:
+    config.write_text(config.read_text().replace(f'gateway = "{sim.url}"', f'gateway = "{sim.base_url}/no-such-path"'))
+    assert posagent("query", "LOTUS0000000001") == 3
+    assert "HTTP 404" in posagent.err and "check alipay.gateway" in posagent.err
+    assert "safe to run again" not in posagent.err
+
+
+# -- the open-card page's app: this agent's unless said, never another's by mistake -----------------
+
+
+def test_create_template_fills_source_app_id_from_the_config(posagent: Posagent, sim: GatewaySimulator,
+                                                             spec: Path) -> None:  # fmt: skip
+    make_template(posagent, spec)
+    with sim._store.reading() as db:  # what Alipay received; the simulator's store is the only way to read it
+        [row] = db.execute("SELECT body FROM templates").fetchall()
+    assert json.loads(row["body"])["open_card_conf"]["source_app_id"] == APP_ID
+
+
+def test_create_template_refuses_another_app_s_id_before_any_call(posagent: Posagent, sim: GatewaySimulator,
+                                                                  spec: Path) -> None:  # fmt: skip
+    spec.write_text(spec.read_text().replace("[open_card]\n", '[open_card]\nsource_app_id = "2021999999999999"\n'))
+    assert posagent("create-template", str(spec)) == 2
+    assert "source_app_id is 2021999999999999, but this agent is app 2021000000000001" in posagent.err
+    spec.write_text(spec.read_text().replace("2021999999999999", "abc"))
+    assert posagent("create-template", str(spec)) == 2
+    assert "open_card.source_app_id" in posagent.err and "16 digits" in posagent.err
+    assert sim.inspect()["calls_total"] == 0
+
+
+def test_a_png_into_a_missing_folder_is_refused_before_any_call(
+    posagent: Posagent, sim: GatewaySimulator, tmp_path: Path
+) -> None:
+    for target in (tmp_path / "missing" / "qr.png", f"{tmp_path / 'missing'}/"):
+        with pytest.raises(SystemExit) as exited:
+            posagent("activation-url", "20990101000000000000000000000000", "--png", str(target))
+        assert exited.value.code == 2
+        err = posagent.capsys.readouterr().err
+        assert "argument --png" in err and ("does not exist" in err or "no such folder" in err)
+    assert sim.inspect()["calls_total"] == 0
+    assert not (tmp_path / "missing").exists()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
+import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +124,43 @@ def test_until_matches_a_dotted_path_with_a_json_or_bare_value() -> None:
     for bad in ("no-equals", "=1", "a..b=1"):
         with pytest.raises(argparse.ArgumentTypeError, match="PATH=VALUE"):
             parse_until(bad)
+
+
+def test_another_program_at_the_address_is_a_set_up_problem_not_run_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("x" * 32)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(10)
+
+        def answer_like_ssh() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = server.accept()
+                with conn:
+                    conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+                    conn.recv(1024)
+
+        thread = threading.Thread(target=answer_like_ssh, daemon=True)
+        thread.start()
+        port = server.getsockname()[1]
+        exit_code = main(["ecr", "status.get", "--port", str(port), "--token-file", str(token), "--json"])
+        thread.join(10)
+    assert exit_code == EXIT_SETUP
+    assert "does not speak the ECR protocol" in capsys.readouterr().out
+
+
+def test_a_socket_this_user_may_not_open_is_a_set_up_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, whom file modes do not stop: the refusal the kernel gives other users is staged.
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("agent.cli.ecr.EcrClient.connect", refused)
+    token = tmp_path / "token"
+    token.write_text("x" * 32)
+    exit_code = main(["ecr", "status.get", "--socket", str(tmp_path / "ecr.sock"), "--token-file", str(token)])
+    assert exit_code == EXIT_SETUP
+    printed = capsys.readouterr()
+    assert "permission denied" in printed.out + printed.err

@@ -178,3 +178,47 @@ def test_drain_without_wait_reports_the_backlog(db: Path, capsys: pytest.Capture
 def test_the_group_is_registered_in_posagent(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["queue", "status", "--db", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["backlog"] == 1
+
+
+# ---- finding the database like every other command finds its config ------------------------------
+
+EXAMPLE_CONFIG = Path(__file__).parents[3] / "deploy" / "agent.example.toml"
+
+
+def _config_with_state_dir(tmp_path: Path, state_dir: Path) -> Path:
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace('state_dir = "/var/lib/posagent"',
+                                                              f'state_dir = "{state_dir}"')  # fmt: skip
+    config = tmp_path / "agent.toml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def test_queue_takes_config_and_reads_the_database_in_its_state_dir(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("POSAGENT_DB", raising=False)
+    config = _config_with_state_dir(tmp_path, db.parent)
+    assert run("status", "--config", str(config), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["backlog"] == 1
+
+
+def test_queue_follows_posagent_config(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("POSAGENT_DB", raising=False)
+    monkeypatch.setenv("POSAGENT_CONFIG", str(_config_with_state_dir(tmp_path, db.parent)))
+    assert run("list", "--state", "dead", "--json") == 0
+    assert len(json.loads(capsys.readouterr().out)["jobs"]) == 2
+
+
+def test_db_still_wins_over_the_config(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config_with_state_dir(tmp_path, tmp_path / "elsewhere")
+    assert run("status", "--config", str(config), "--db", str(db), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["backlog"] == 1
+
+
+def test_a_bad_config_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    monkeypatch.delenv("POSAGENT_DB", raising=False)
+    assert run("status", "--config", str(tmp_path / "missing.toml")) == 2
+    assert "missing.toml" in capsys.readouterr().err

@@ -58,3 +58,23 @@ def test_since_hours_must_be_positive(till: Till) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["support-bundle", "--config", str(till.config), "--since-hours", "0"])
     assert exited.value.code == 2
+
+
+@pytest.mark.parametrize("suffix", ["/", os.sep])
+def test_an_output_folder_that_does_not_exist_is_refused_not_taken_as_a_file_name(
+    till: Till, tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    missing = tmp_path / "missing-dir"
+    code = main(["support-bundle", "--config", str(till.config), "--output", f"{missing}{suffix}", "--no-doctor"])
+    assert code == 1
+    assert "no such folder" in capsys.readouterr().err
+    assert not missing.exists() and list(tmp_path.iterdir()) == [tmp_path / "till"]
+
+
+def test_an_existing_folder_given_with_a_slash_gets_the_bundle_inside(
+    till: Till, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    assert main(["support-bundle", "--config", str(till.config), "--output", f"{out_dir}/", "--no-doctor"]) == 0
+    assert Path(capsys.readouterr().out.splitlines()[0]).parent == out_dir

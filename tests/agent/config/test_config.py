@@ -197,3 +197,37 @@ def test_fleet_settings_that_cannot_work_are_refused(tmp_path: Path, line: str, 
         parse_config(text, source="agent.toml", base_dir=tmp_path)
     assert [p.key for p in info.value.problems] == [key]
     assert words in info.value.problems[0].message
+
+
+# ---- turning an ECR listener off: `false`, as the reference says; never both -----------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "tcp_port", "unix_socket"),
+    [("tcp_port = false", None, Path("/run/posagent/ecr.sock")), ("unix_socket = false", 7410, None),
+     ("tcp_port = 0", 0, Path("/run/posagent/ecr.sock"))],
+)  # fmt: skip
+def test_false_turns_an_ecr_listener_off(tmp_path: Path, line: str, tcp_port: int | None,
+                                         unix_socket: Path | None) -> None:  # fmt: skip
+    config = parse_config(GOOD + f"\n[ecr]\n{line}\n", source="agent.toml", base_dir=tmp_path)
+    assert (config.ecr.tcp_port, config.ecr.unix_socket) == (tcp_port, unix_socket)
+
+
+@pytest.mark.parametrize("line", ['tcp_port = ""', 'unix_socket = ""', "tcp_port = true"])
+def test_other_ways_to_turn_a_listener_off_are_refused_saying_false_does(tmp_path: Path, line: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(GOOD + f"\n[ecr]\n{line}\n", source="agent.toml", base_dir=tmp_path)
+    assert "false turns it off" in str(caught.value)
+
+
+def test_both_listeners_off_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(GOOD + "\n[ecr]\ntcp_port = false\nunix_socket = false\n", source="agent.toml", base_dir=tmp_path)
+    assert [p.key for p in caught.value.problems] == ["ecr.tcp_port"]
+    assert "both off" in str(caught.value)
+
+
+def test_only_settings_that_say_so_can_be_turned_off_with_false(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(GOOD + "\n[ecr]\nunix_group = false\n", source="agent.toml", base_dir=tmp_path)
+    assert "ecr.unix_group" in str(caught.value)

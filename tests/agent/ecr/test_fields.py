@@ -81,6 +81,26 @@ def test_times_are_ascii_and_real(value: object) -> None:
     assert fields.timestamp({"t": "2026-11-25 10:00:00"}, "t") == "2026-11-25 10:00:00"
 
 
+@pytest.mark.parametrize(
+    ("value", "china"),
+    [("2026-11-25T10:00:00+08:00", "2026-11-25 10:00:00"), ("2026-11-25T02:00:00Z", "2026-11-25 10:00:00"),
+     ("2026-11-25T03:00:00+01:00", "2026-11-25 10:00:00"), ("2026-11-24T21:00:00.250-05:00", "2026-11-25 10:00:00"),
+     ("2026-12-31T20:30:00Z", "2027-01-01 04:30:00")],
+)  # fmt: skip
+def test_iso_8601_with_an_offset_is_converted_to_china_time(value: str, china: str) -> None:
+    assert fields.timestamp({"occur_time": value}, "occur_time") == china
+
+
+def test_an_iso_time_refused_says_which_formats_are_taken() -> None:
+    message = refused(fields.timestamp, "2026-11-25T10:00:00")
+    assert "without an offset" in message and "+08:00" in message
+    message = refused(fields.timestamp, "2026-11-25T10:00:00+0800")
+    assert "'yyyy-MM-dd HH:mm:ss' in China time" in message and "ISO 8601 with its offset" in message
+    assert "characters" not in message
+    for bad in ("２０２６-11-25T10:00:00Z", "2026-02-30T10:00:00Z", "0001-01-01T00:00:00+14:00"):
+        refused(fields.timestamp, bad)
+
+
 @pytest.mark.parametrize("value", ["１２３", "²", "١٢٣", "12 3", "12\n", "-1", "1" * 65, 123])
 def test_payment_codes_are_ascii_digits(value: object) -> None:
     refused(fields.digits, value, max_len=64)

@@ -191,3 +191,26 @@ def test_a_copied_spec_uses_images_next_to_the_copy(tmp_path: Path) -> None:
         shutil.copy(EXAMPLES / name, tmp_path / name)
     spec = load_spec(tmp_path / "card-template.toml")
     assert spec.style.logo == tmp_path.resolve() / "logo.png"
+
+
+OPEN_CARD = '\n[open_card]\ncallback_url = "https://shop.example/open"\n'
+
+
+@pytest.mark.parametrize("value", ["abc", "2021", "20210000000000011", "２０２１０００００００００００1"])
+def test_a_malformed_source_app_id_is_refused(spec_dir: Path, value: str) -> None:
+    found = problems(MINIMAL + OPEN_CARD + f'source_app_id = "{value}"\n', spec_dir)
+    assert "16 digits" in found["open_card.source_app_id"]
+
+
+def test_source_app_id_left_out_is_the_agent_s_own_app(spec_dir: Path) -> None:
+    spec = parse(MINIMAL + OPEN_CARD, spec_dir)
+    ids = dict.fromkeys(spec.image_files(), "img")
+    conf = spec.to_request("r1", ids, app_id="2021000000000001").template["open_card_conf"]
+    assert conf["source_app_id"] == "2021000000000001"
+    given = parse(MINIMAL + OPEN_CARD + 'source_app_id = "2021000000000002"\n', spec_dir)
+    assert given.to_request("r1", ids, app_id="2021000000000001").template["open_card_conf"]["source_app_id"] == (
+        "2021000000000002")
+
+
+def test_the_shipped_example_does_not_hard_code_an_app_id() -> None:
+    assert load_spec(EXAMPLES / "card-template.toml").open_card.source_app_id == ""
