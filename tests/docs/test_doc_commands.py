@@ -185,8 +185,9 @@ def test_the_first_start_fails_only_for_the_missing_keys_then_the_guide_s_steps_
 
 def test_the_guides_save_alipay_s_key_where_keys_generate_says() -> None:
     setup = (ROOT / "docs" / "merchant-setup.md").read_text(encoding="utf-8")
+    # public-key mode: certificate mode's keys generate (with --csr) writes no Alipay key
     [out] = [s.argv[s.argv.index("--out") + 1] for s in SHOWN if s.argv[:2] == ("keys", "generate")
-             and "--csr" not in s.argv and s.guide == "merchant-setup.md"]  # fmt: skip (public-key mode)
+             and "--csr" not in s.argv and s.guide == "merchant-setup.md"]  # fmt: skip
     assert f"{out}/alipay_public_key.pem" in setup
     assert 'alipay_public_key_file = "keys/alipay_public_key.pem"' in EXAMPLE_CONFIG.read_text(encoding="utf-8")
 
