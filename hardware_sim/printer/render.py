@@ -23,7 +23,7 @@ import qrcode.constants
 from PIL import Image, ImageDraw
 
 from hardware_sim.printer import commands as c
-from hardware_sim.printer.barcodes import draw_barcode
+from hardware_sim.printer.barcodes import draw_barcode, symbology_name
 from hardware_sim.printer.codepages import decode
 from hardware_sim.printer.fonts import FONT_CELLS, glyph
 
@@ -193,6 +193,10 @@ class Renderer:
         self._bands.append(band)
         self._height += band.height
 
+    def _note(self, note: str) -> None:
+        if note not in self._notes:
+            self._notes.append(note)
+
     def _add_block(self, ink: Image.Image) -> None:
         """A band holding one image (1 = ink), aligned in the print area; flushes the line first."""
         if self._line:
@@ -330,19 +334,32 @@ class Renderer:
         self._add_block(scaled)
 
     def _barcode_height(self, command: c.SetBarcodeHeight) -> None:
-        self._modes.barcode_height = max(1, command.dots)
+        if command.dots < 1:
+            self._note("GS h 0 is out of range (1-255): ignored")
+            return
+        self._modes.barcode_height = command.dots
 
     def _barcode_width(self, command: c.SetBarcodeWidth) -> None:
-        self._modes.barcode_module = max(1, min(command.module, 6))
+        if not 1 <= command.module <= 6:
+            self._note(f"GS w {command.module} is out of range (1-6): ignored, as printers do")
+            return
+        self._modes.barcode_module = command.module
 
     def _barcode_text(self, command: c.SetBarcodeTextPosition) -> None:
         self._modes.barcode_text = command.position
 
     def _barcode(self, command: c.Barcode) -> None:
         m = self._modes
-        ink, note = draw_barcode(command.system, command.data, m.barcode_module, m.barcode_height, m.barcode_text)
-        if note:
-            self._notes.append(note)
+        ink, notes = draw_barcode(command.system, command.data, m.barcode_module, m.barcode_height, m.barcode_text)
+        self._notes.extend(notes)
+        if ink is not None:
+            self._add_fitting_block(ink, f"barcode {symbology_name(command.system)}")
+
+    def _add_fitting_block(self, ink: Image.Image, what: str) -> None:
+        """Real printers do not print a symbol wider than the print area: neither do we, and say so."""
+        if ink.width > self._area_width():
+            self._notes.append(f"{what} not printed: {ink.width} dots wide, the print area is {self._area_width()}")
+            return
         self._add_block(ink)
 
 
