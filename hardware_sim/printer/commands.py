@@ -175,6 +175,29 @@ class QrPrint(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class Symbol2DModuleSize(Command):
+    """GS ( k fn 67 for PDF417 (0x30), MaxiCode (0x32), Aztec (0x35), DataMatrix (0x36)."""
+
+    symbol: int = 0x30
+    module: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol2DStore(Command):
+    """GS ( k fn 80: the data of the next symbol of that kind."""
+
+    symbol: int = 0x30
+    data: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol2DPrint(Command):
+    """GS ( k fn 81: print the stored symbol."""
+
+    symbol: int = 0x30
+
+
+@dataclass(frozen=True, slots=True)
 class SetBarcodeHeight(Command):
     dots: int = 162
 

@@ -15,7 +15,7 @@ from hardware_sim.printer import commands as c
 from hardware_sim.printer.render import PAPER_WIDTHS, Renderer
 
 # Commands that put something on paper: a stream ending after one of these leaves a job.
-_MARKS_PAPER = (c.Text, c.Feed, c.RasterImage, c.ColumnImage, c.GraphicsPrint, c.QrPrint, c.Barcode)
+_MARKS_PAPER = (c.Text, c.Feed, c.RasterImage, c.ColumnImage, c.GraphicsPrint, c.QrPrint, c.Barcode, c.Symbol2DPrint)
 _UNKNOWN_SAMPLES = 8
 
 

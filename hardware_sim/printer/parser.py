@@ -57,6 +57,9 @@ from hardware_sim.printer.commands import (
     SetReverse,
     SetUnderline,
     StatusRequest,
+    Symbol2DModuleSize,
+    Symbol2DPrint,
+    Symbol2DStore,
     Text,
     Truncated,
     Unknown,
@@ -554,6 +557,12 @@ def _build_gs_paren(raw: bytes) -> Command:
         symbol, fn = body[0], body[1]
         if symbol == 0x31:
             return _build_qr(raw, fn, body[2:])
+        if fn == 0x43 and symbol in (0x30, 0x35, 0x36) and len(body) >= 3:
+            return Symbol2DModuleSize(raw=raw, symbol=symbol, module=max(1, min(body[2], 16)))
+        if fn == 0x50 and symbol in (0x30, 0x32, 0x35, 0x36):
+            return Symbol2DStore(raw=raw, symbol=symbol, data=body[3:])
+        if fn == 0x51 and symbol in (0x30, 0x32, 0x35, 0x36):
+            return Symbol2DPrint(raw=raw, symbol=symbol)
         names = {
             0x30: "PDF417",
             0x32: "MaxiCode",

@@ -23,7 +23,7 @@ import qrcode.constants
 from PIL import Image, ImageDraw
 
 from hardware_sim.printer import commands as c
-from hardware_sim.printer.barcodes import draw_barcode, symbology_name
+from hardware_sim.printer.barcodes import draw_2d, draw_barcode, symbol_2d_name, symbology_name
 from hardware_sim.printer.codepages import decode
 from hardware_sim.printer.fonts import FONT_CELLS, glyph
 
@@ -58,6 +58,8 @@ class _Modes:
     qr_module: int = 3
     qr_ecc: str = "L"
     qr_data: bytes = b""
+    symbol_2d_module: dict[int, int] = field(default_factory=lambda: {0x30: 3, 0x35: 3, 0x36: 3, 0x32: 1})
+    symbol_2d_data: dict[int, bytes] = field(default_factory=dict)
     barcode_height: int = 162
     barcode_module: int = 3
     barcode_text: int = 0
@@ -355,6 +357,20 @@ class Renderer:
         if ink is not None:
             self._add_fitting_block(ink, f"barcode {symbology_name(command.system)}")
 
+    def _symbol_2d_module(self, command: c.Symbol2DModuleSize) -> None:
+        self._modes.symbol_2d_module[command.symbol] = command.module
+
+    def _symbol_2d_store(self, command: c.Symbol2DStore) -> None:
+        self._modes.symbol_2d_data[command.symbol] = command.data
+
+    def _symbol_2d_print(self, command: c.Symbol2DPrint) -> None:
+        data = self._modes.symbol_2d_data.get(command.symbol, b"")
+        ink, notes = draw_2d(command.symbol, data, self._modes.symbol_2d_module.get(command.symbol, 3))
+        for note in notes:
+            self._note(note)
+        if ink is not None:
+            self._add_fitting_block(ink, symbol_2d_name(command.symbol))
+
     def _add_fitting_block(self, ink: Image.Image, what: str) -> None:
         """Real printers do not print a symbol wider than the print area: neither do we, and say so."""
         if ink.width > self._area_width():
@@ -392,4 +408,7 @@ _HANDLERS: dict[type[c.Command], Callable[[Renderer, Any], None]] = {
     c.SetBarcodeWidth: Renderer._barcode_width,
     c.SetBarcodeTextPosition: Renderer._barcode_text,
     c.Barcode: Renderer._barcode,
+    c.Symbol2DModuleSize: Renderer._symbol_2d_module,
+    c.Symbol2DStore: Renderer._symbol_2d_store,
+    c.Symbol2DPrint: Renderer._symbol_2d_print,
 }

@@ -172,3 +172,25 @@ def test_the_real_capture_scans_back_except_what_its_data_gets_wrong(escpos_dir:
         "213243",
     ):
         assert expected in read
+
+
+def _gs_k_2d(symbol: int, fn: int, params: bytes) -> bytes:
+    body = bytes([symbol, fn]) + params
+    return b"\x1d(k" + len(body).to_bytes(2, "little") + body
+
+
+@pytest.mark.parametrize(("symbol", "name"), [(0x30, "PDF417"), (0x35, "Aztec"), (0x36, "DataMatrix")])
+def test_gs_k_2d_symbols_scan_back_to_the_stored_data(symbol: int, name: str) -> None:
+    data = b"Order 42 / table 7"
+    stream = _gs_k_2d(symbol, 0x43, b"\x03") + _gs_k_2d(symbol, 0x50, b"0" + data) + _gs_k_2d(symbol, 0x51, b"0")
+    (job,) = render(stream)
+    assert scanned(job.image) == [data.decode()]
+    assert any(name in note for note in job.notes)  # the layout is zxing-cpp's, and the job says so
+
+
+def test_the_captured_pdf417_symbols_scan_back(escpos_dir: Path) -> None:
+    jobs = render((escpos_dir / "pdf417-code.bin").read_bytes())
+    codes = [code for job in jobs for code in scanned(job.image)]
+    notes = [note for job in jobs for note in job.notes]
+    assert codes and set(codes) == {"Testing 123"}
+    assert all("PDF417" in note for note in notes)
