@@ -93,6 +93,42 @@ class SetPrintWidth(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class SetUpsideDown(Command):
+    """ESC { n: lines print rotated 180 degrees (the paper comes out upside down)."""
+
+    on: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetRotate90(Command):
+    """ESC V n: characters rotated 90 degrees clockwise."""
+
+    on: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetCharSpacing(Command):
+    """ESC SP n: n dots of space after each character (times the width multiplier)."""
+
+    dots: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetTabStops(Command):
+    """ESC D n1 ... nk NUL: tab stops at these character columns (none: HT does nothing)."""
+
+    columns: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MovePosition(Command):
+    """ESC $ (absolute, from the left of the print area) or ESC \\ (relative, signed) in dots."""
+
+    dots: int = 0
+    relative: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CodePage(Command):
     """ESC t n: the table used for bytes 0x80-0xFF."""
 
@@ -142,6 +178,8 @@ class GraphicsStore(Command):
     scale_x: int = 1
     scale_y: int = 1
     data: bytes = field(default=b"", repr=False)
+    colour: int = 1  # 1-4: the plane it fills (two-colour printers print colour 2 in red)
+    tone: int = 48  # 48 monochrome (one bit per dot), 52 multiple tone
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,12 @@ class _Modes:
     barcode_height: int = 162
     barcode_module: int = 3
     barcode_text: int = 0
-    graphics: Image.Image | None = None
+    upside_down: bool = False
+    rotate90: bool = False
+    char_spacing: int = 0
+    tab_stops: tuple[int, ...] | None = None  # dots; None = every 8 characters (the default)
+    page_mode: bool = False
+    graphics: dict[int, Image.Image] = field(default_factory=dict)  # GS ( L colour planes, by colour
 
 
 @dataclass
@@ -79,6 +84,37 @@ class Page:
     image: Image.Image
     qr_payloads: list[bytes] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    inked: bool = False  # anything but blank paper was drawn
+
+
+# Known commands the renderer draws nothing for. Those not in _HARMLESS change what a printer
+# would print, so each one seen is named in the job's notes.
+_HARMLESS = {
+    "NUL", "CR", "CAN", "DLE ENQ", "DLE DC4", "DLE EOT", "ESC =", "ESC c", "ESC u", "ESC v", "GS I",
+    "GS a", "GS r", "GS b", "GS P", "GS g", "GS z", "ESC p", "GS f", "FS ?",
+}  # fmt: skip
+_NOT_DRAWN = {
+    "ESC L": "page mode (ESC L) is not simulated: its content is drawn as standard mode, the layout is lost",
+    "ESC W": "page mode print area (ESC W) not simulated",
+    "ESC T": "page mode print direction (ESC T) not simulated",
+    "GS $": "page mode vertical position (GS $) not simulated",
+    "GS \\": "page mode vertical position (GS \\) not simulated",
+    "ESC FF": "page mode print (ESC FF) not simulated",
+    "ESC S": "page mode (ESC L ... ESC S) was not simulated",
+    "ESC r": "ESC r colour selection: everything is printed in black",
+    "ESC R": "ESC R international character set not simulated (the code page's own glyphs are drawn)",
+    "ESC &": "user-defined characters (ESC &) not drawn: the standard glyphs are used",
+    "ESC %": "user-defined characters (ESC %) not drawn: the standard glyphs are used",
+    "ESC ?": "user-defined characters (ESC ?) not drawn",
+    "FS p": "NV bit images (FS p) not drawn",
+    "FS q": "NV bit images (FS q) not stored or drawn",
+    "GS /": "downloaded bit images (GS /) not drawn",
+    "GS *": "downloaded bit images (GS *) not stored",
+    "GS :": "macros (GS :) not simulated",
+    "GS ^": "macros (GS ^) not run",
+    "GS T": "GS T (line start) not simulated",
+    "ESC c": "ESC c not simulated",
+}
 
 
 class Renderer:
@@ -95,6 +131,7 @@ class Renderer:
         self._text = bytearray()
         self._qr_payloads: list[bytes] = []
         self._notes: list[str] = []
+        self._inked = False
 
     # -- public -------------------------------------------------------------------------------
 
@@ -106,6 +143,14 @@ class Renderer:
         handler = _HANDLERS.get(type(command))
         if handler is not None:
             handler(self, command)
+        elif isinstance(command, c.Other):
+            self._other(command)
+
+    @property
+    def inked(self) -> bool:
+        """Whether anything but blank paper was drawn on the page in progress (pending text included)."""
+        self._flush_text()
+        return self._inked or any(p.mask.getbbox() is not None for p in self._line)
 
     def finish_page(self) -> Page:
         self._flush_text()
@@ -117,8 +162,9 @@ class Renderer:
         for band in self._bands:
             page.paste(band, (0, y))
             y += band.height
-        result = Page(image=page, qr_payloads=self._qr_payloads, notes=self._notes)
+        result = Page(image=page, qr_payloads=self._qr_payloads, notes=self._notes, inked=self._inked)
         self._bands, self._height, self._qr_payloads, self._notes = [], 0, [], []
+        self._inked = False
         return result
 
     # -- text and the line buffer -----------------------------------------------------------------
@@ -137,6 +183,14 @@ class Renderer:
     def _add_char(self, char: str) -> None:
         m = self._modes
         mask = glyph(char, m.font, m.bold)
+        if m.rotate90:
+            mask = mask.transpose(Image.Transpose.ROTATE_270)  # 90 degrees clockwise
+        if m.char_spacing:
+            spaced = Image.new("1", (mask.width + m.char_spacing, mask.height), 0)
+            spaced.paste(mask, (0, 0))
+            mask = spaced
+        if char.strip() or m.reverse or m.underline:
+            self._inked = True
         if m.width != 1 or m.height != 1:
             mask = mask.resize((mask.width * m.width, mask.height * m.height), Image.Resampling.NEAREST)
         if m.underline:
@@ -144,11 +198,48 @@ class Renderer:
             ImageDraw.Draw(mask).rectangle((0, mask.height - m.underline, mask.width - 1, mask.height - 1), fill=1)
         self._add_piece(_Piece(mask=mask, reverse=m.reverse))
 
+    def _cell_width(self) -> int:
+        m = self._modes
+        return (FONT_CELLS.get(m.font, FONT_CELLS[0])[0] + m.char_spacing) * m.width
+
     def _tab(self) -> None:
-        cell = FONT_CELLS.get(self._modes.font, FONT_CELLS[0])[0] * self._modes.width
-        stop = cell * 8
-        advance = stop - (self._line_width % stop)
-        self._add_piece(_Piece(mask=Image.new("1", (advance, 1), 0)))
+        """HT: to the next tab stop; at a stop already, or past the last one, it does nothing."""
+        stops = self._modes.tab_stops
+        position = self._line_width
+        if stops is None:
+            every = self._cell_width() * 8
+            if position and position % every == 0:
+                return
+            target = (position // every + 1) * every
+        else:
+            if position in stops:
+                return
+            later = [stop for stop in stops if stop > position]
+            if not later:
+                return
+            target = later[0]
+        if target > self._area_width():
+            return
+        self._add_piece(_Piece(mask=Image.new("1", (target - position, 1), 0)))
+
+    def _tab_stops(self, command: c.SetTabStops) -> None:
+        cell = self._cell_width()
+        stops: list[int] = []
+        for column in command.columns:
+            if stops and column * cell <= stops[-1]:
+                break  # Epson: a value not above the previous one ends the list
+            stops.append(column * cell)
+        self._modes.tab_stops = tuple(stops)
+
+    def _move(self, command: c.MovePosition) -> None:
+        self._flush_text()
+        target = self._line_width + command.dots if command.relative else command.dots
+        if target < self._line_width:
+            self._note("ESC $ / ESC \\ moving left (overprinting) not drawn: the position is kept")
+            return
+        if target > self._area_width():
+            return  # outside the print area: ignored, as printers do
+        self._add_piece(_Piece(mask=Image.new("1", (target - self._line_width, 1), 0)))
 
     def _add_piece(self, piece: _Piece) -> None:
         if self._line and self._line_width + piece.mask.width > self._area_width():
@@ -180,6 +271,8 @@ class Renderer:
                 band.paste(0, (x, top), piece.mask)
             x += piece.mask.width
         self._line, self._line_width = [], 0
+        if self._modes.upside_down:
+            band = band.transpose(Image.Transpose.ROTATE_180)
         self._add_band(band)
 
     def _aligned_x(self, content_width: int) -> int:
@@ -204,6 +297,8 @@ class Renderer:
         if self._line:
             self._print_line(0)
         ink = ink.crop((0, 0, min(ink.width, self._area_width()), ink.height))
+        if ink.getbbox() is not None:
+            self._inked = True
         band = Image.new("1", (self.width, ink.height), 1)
         band.paste(0, (self._aligned_x(ink.width), 0), ink)
         self._add_band(band)
@@ -212,6 +307,32 @@ class Renderer:
 
     def _init(self, _: c.Init) -> None:
         self._modes = _Modes()
+
+    def _upside_down(self, command: c.SetUpsideDown) -> None:
+        self._modes.upside_down = command.on
+
+    def _rotate90(self, command: c.SetRotate90) -> None:
+        self._modes.rotate90 = command.on
+
+    def _char_spacing(self, command: c.SetCharSpacing) -> None:
+        self._modes.char_spacing = command.dots
+
+    def _other(self, command: c.Other) -> None:
+        name = command.name
+        if name == "ESC L":
+            self._modes.page_mode = True
+        elif name in ("ESC S", "ESC FF", "FF") and not self._modes.page_mode:
+            return  # outside page mode these change nothing
+        elif name == "ESC S":
+            self._modes.page_mode = False
+        if name in _HARMLESS or name == "FF":
+            return
+        if name.startswith("GS ( k"):
+            self._note(f"{name} (2-D symbol setting) not simulated")
+            return
+        if name in ("ESC r", "ESC R") and command.raw[-1] in (0, 0x30):
+            return  # back to the default: nothing to say
+        self._note(_NOT_DRAWN.get(name, f"{name} not simulated: nothing drawn for it"))
 
     def _feed(self, command: c.Feed) -> None:
         self._print_line(command.lines, command.dots)
@@ -282,24 +403,40 @@ class Renderer:
         sx, sy = _COLUMN_SCALE.get(command.mode, (1, 1))
         if (sx, sy) != (1, 1):
             ink = ink.resize((ink.width * sx, ink.height * sy), Image.Resampling.NEAREST)
+        self._inked = self._inked or ink.getbbox() is not None
         self._add_piece(_Piece(mask=ink))
 
     def _graphics_store(self, command: c.GraphicsStore) -> None:
         row_bytes = (command.width + 7) // 8
         if not command.width or not command.height or len(command.data) < row_bytes * command.height:
-            self._notes.append("graphics with missing data ignored")
-            self._modes.graphics = None
+            self._note("graphics with missing data ignored")
             return
         image = Image.frombytes("1", (row_bytes * 8, command.height), command.data[: row_bytes * command.height])
         ink = image.crop((0, 0, command.width, command.height))
         if (command.scale_x, command.scale_y) != (1, 1):
             size = (ink.width * command.scale_x, ink.height * command.scale_y)
             ink = ink.resize(size, Image.Resampling.NEAREST)
-        self._modes.graphics = ink
+        if command.tone != 48:
+            self._note("GS ( L multiple-tone graphics printed as one black plane per colour")
+        self._modes.graphics[command.colour] = ink  # each colour is its own plane: storing one keeps the others
 
     def _graphics_print(self, _: c.GraphicsPrint) -> None:
-        if self._modes.graphics is not None:
-            self._add_block(self._modes.graphics)
+        """Every stored plane prints, superimposed; a mono printer prints them all in black."""
+        planes = self._modes.graphics
+        if not planes:
+            return
+        width, height = max(p.width for p in planes.values()), max(p.height for p in planes.values())
+        ink = Image.new("1", (width, height), 0)
+        for plane in planes.values():
+            ink.paste(1, (0, 0), plane)
+        others = sorted(colour for colour in planes if colour != 1)
+        if others:
+            names = ", ".join(str(colour) for colour in others)
+            self._note(
+                f"GS ( L colour {names} printed in black, superimposed on colour 1 (a two-colour printer prints it red)"
+            )
+        self._modes.graphics = {}
+        self._add_block(ink)
 
     def _qr_model(self, command: c.QrModel) -> None:
         self._modes.qr_model = command.model
@@ -394,6 +531,11 @@ _HANDLERS: dict[type[c.Command], Callable[[Renderer, Any], None]] = {
     c.SetPrintWidth: Renderer._print_width,
     c.CodePage: Renderer._code_page,
     c.SetKanjiMode: Renderer._kanji,
+    c.SetUpsideDown: Renderer._upside_down,
+    c.SetRotate90: Renderer._rotate90,
+    c.SetCharSpacing: Renderer._char_spacing,
+    c.SetTabStops: Renderer._tab_stops,
+    c.MovePosition: Renderer._move,
     c.Cut: Renderer._cut,
     c.RasterImage: Renderer._raster,
     c.ColumnImage: Renderer._column,
