@@ -96,7 +96,7 @@ class JobAssembler:
 
     def end_of_stream(self) -> RenderedJob | None:
         """The connection or file ended: what was printed since the last cut is a job too."""
-        if not self._marked and not self._unknown and not self._truncated:
+        if not self._marked and not self._unknown and not self._truncated and not self._carried_notes:
             self._reset()
             return None
         return self._finish(cut=False)

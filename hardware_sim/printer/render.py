@@ -113,7 +113,6 @@ _NOT_DRAWN = {
     "GS :": "macros (GS :) not simulated",
     "GS ^": "macros (GS ^) not run",
     "GS T": "GS T (line start) not simulated",
-    "ESC c": "ESC c not simulated",
 }
 
 

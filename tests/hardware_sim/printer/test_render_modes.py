@@ -56,6 +56,11 @@ def test_a_stream_of_feeds_and_cuts_only_prints_no_page() -> None:
     assert render(b"\n\n\x1dV\x00\x1dV\x00") == []
 
 
+def test_a_refused_barcode_alone_still_leaves_its_note() -> None:
+    (job,) = render(b"\x1dkI\x03ABC\x1dV\x00")  # CODE128 without a code set: nothing printed
+    assert any("not printed" in note for note in job.notes)
+
+
 # -- tabs ------------------------------------------------------------------------------------------
 
 
