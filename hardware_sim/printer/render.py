@@ -26,6 +26,7 @@ from hardware_sim.printer import commands as c
 from hardware_sim.printer.barcodes import draw_2d, draw_barcode, symbol_2d_name, symbology_name
 from hardware_sim.printer.codepages import decode
 from hardware_sim.printer.fonts import FONT_CELLS, glyph
+from hardware_sim.printer.page_mode import PageBuffer
 
 PAPER_WIDTHS = {58: 384, 80: 576}  # printable dots at 203 dpi
 DEFAULT_LINE_SPACING = 30
@@ -67,7 +68,6 @@ class _Modes:
     rotate90: bool = False
     char_spacing: int = 0
     tab_stops: tuple[int, ...] | None = None  # dots; None = every 8 characters (the default)
-    page_mode: bool = False
     graphics: dict[int, Image.Image] = field(default_factory=dict)  # GS ( L colour planes, by colour
 
 
@@ -94,13 +94,6 @@ _HARMLESS = {
     "GS a", "GS r", "GS b", "GS P", "GS g", "GS z", "ESC p", "GS f", "FS ?",
 }  # fmt: skip
 _NOT_DRAWN = {
-    "ESC L": "page mode (ESC L) is not simulated: its content is drawn as standard mode, the layout is lost",
-    "ESC W": "page mode print area (ESC W) not simulated",
-    "ESC T": "page mode print direction (ESC T) not simulated",
-    "GS $": "page mode vertical position (GS $) not simulated",
-    "GS \\": "page mode vertical position (GS \\) not simulated",
-    "ESC FF": "page mode print (ESC FF) not simulated",
-    "ESC S": "page mode (ESC L ... ESC S) was not simulated",
     "ESC r": "ESC r colour selection: everything is printed in black",
     "ESC R": "ESC R international character set not simulated (the code page's own glyphs are drawn)",
     "ESC &": "user-defined characters (ESC &) not drawn: the standard glyphs are used",
@@ -131,6 +124,7 @@ class Renderer:
         self._qr_payloads: list[bytes] = []
         self._notes: list[str] = []
         self._inked = False
+        self._page: PageBuffer | None = None  # set while in page mode (ESC L ... FF / ESC S)
 
     # -- public -------------------------------------------------------------------------------
 
@@ -188,7 +182,7 @@ class Renderer:
             spaced = Image.new("1", (mask.width + m.char_spacing, mask.height), 0)
             spaced.paste(mask, (0, 0))
             mask = spaced
-        if char.strip() or m.reverse or m.underline:
+        if (char.strip() or m.reverse or m.underline) and self._page is None:
             self._inked = True
         if m.width != 1 or m.height != 1:
             mask = mask.resize((mask.width * m.width, mask.height * m.height), Image.Resampling.NEAREST)
@@ -247,6 +241,8 @@ class Renderer:
         self._line_width += piece.mask.width
 
     def _area_width(self) -> int:
+        if self._page is not None:
+            return self._page.width
         m = self._modes
         usable = self.width - m.left_margin
         return max(1, min(usable, m.print_width or usable))
@@ -270,16 +266,19 @@ class Renderer:
                 band.paste(0, (x, top), piece.mask)
             x += piece.mask.width
         self._line, self._line_width = [], 0
-        if self._modes.upside_down:
+        if self._modes.upside_down and self._page is None:
             band = band.transpose(Image.Transpose.ROTATE_180)
         self._add_band(band)
 
     def _aligned_x(self, content_width: int) -> int:
         m = self._modes
         slack = max(0, self._area_width() - content_width)
-        return m.left_margin + (0, slack // 2, slack)[m.align]
+        return (0 if self._page is not None else m.left_margin) + (0, slack // 2, slack)[m.align]
 
     def _add_band(self, band: Image.Image) -> None:
+        if self._page is not None:
+            self._page.place(band)
+            return
         if self._height + band.height > MAX_PAGE_HEIGHT:
             if "page too long: cut off" not in self._notes:
                 self._notes.append("page too long: cut off")
@@ -296,7 +295,7 @@ class Renderer:
         if self._line:
             self._print_line(0)
         ink = ink.crop((0, 0, min(ink.width, self._area_width()), ink.height))
-        if ink.getbbox() is not None:
+        if ink.getbbox() is not None and self._page is None:
             self._inked = True
         band = Image.new("1", (self.width, ink.height), 1)
         band.paste(0, (self._aligned_x(ink.width), 0), ink)
@@ -305,7 +304,63 @@ class Renderer:
     # -- command handlers ------------------------------------------------------------------------
 
     def _init(self, _: c.Init) -> None:
+        self._leave_page_mode()
         self._modes = _Modes()
+
+    def _leave_page_mode(self) -> None:
+        if self._page is not None and (self._page.inked or self._line):
+            self._note("page mode data discarded without being printed (no FF before ESC S / ESC @)")
+        if self._page is not None:
+            self._line, self._line_width = [], 0
+        self._page = None
+
+    def _print_page(self) -> None:
+        assert self._page is not None
+        if self._line:
+            self._print_line(0)
+        page = self._page
+        self._page = None  # the page's band goes onto the paper, not back into the page
+        if page.inked:
+            self._inked = True
+            self._add_band(page.render())
+        self._page = page
+
+    def _page_command(self, command: c.Other) -> bool:
+        """Page mode commands; False when `command` is none (or page mode is off)."""
+        name, raw = command.name, command.raw
+        if name == "ESC L":
+            if self._page is None:
+                if self._line:
+                    self._print_line(0)
+                self._page = PageBuffer(self.width)
+                self._note("page mode: lines are placed by their top at the vertical position (Epson: by the baseline)")
+            return True
+        page = self._page
+        if page is None:
+            return name in ("ESC S", "ESC FF", "FF", "ESC W", "ESC T", "GS $", "GS \\")  # no effect outside
+        if name == "ESC W" and len(raw) >= 10:
+            self._flush_text()
+            self._line, self._line_width = [], 0
+            page.set_area(*(raw[i] | raw[i + 1] << 8 for i in (2, 4, 6, 8)))
+        elif name == "ESC T":
+            page.set_direction(raw[2] & 3 if raw[2] < 0x30 else (raw[2] - 0x30) & 3)
+        elif name == "GS $":
+            page.y = raw[2] | raw[3] << 8
+        elif name == "GS \\":
+            offset = raw[2] | raw[3] << 8
+            page.y = max(0, page.y + (offset - 65536 if offset >= 32768 else offset))
+        elif name in ("FF", "ESC FF"):
+            self._print_page()
+            if name == "FF":
+                self._page = None
+        elif name == "ESC S":
+            self._leave_page_mode()
+        elif name == "CAN":
+            self._line, self._line_width = [], 0
+            page.clear()
+        else:
+            return False
+        return True
 
     def _upside_down(self, command: c.SetUpsideDown) -> None:
         self._modes.upside_down = command.on
@@ -318,13 +373,7 @@ class Renderer:
 
     def _other(self, command: c.Other) -> None:
         name = command.name
-        if name == "ESC L":
-            self._modes.page_mode = True
-        elif name in ("ESC S", "ESC FF", "FF") and not self._modes.page_mode:
-            return  # outside page mode these change nothing
-        elif name == "ESC S":
-            self._modes.page_mode = False
-        if name in _HARMLESS or name == "FF":
+        if self._page_command(command) or name in _HARMLESS:
             return
         if name.startswith("GS ( k"):
             self._note(f"{name} (2-D symbol setting) not simulated")
@@ -402,7 +451,7 @@ class Renderer:
         sx, sy = _COLUMN_SCALE.get(command.mode, (1, 1))
         if (sx, sy) != (1, 1):
             ink = ink.resize((ink.width * sx, ink.height * sy), Image.Resampling.NEAREST)
-        self._inked = self._inked or ink.getbbox() is not None
+        self._inked = self._inked or (ink.getbbox() is not None and self._page is None)
         self._add_piece(_Piece(mask=ink))
 
     def _graphics_store(self, command: c.GraphicsStore) -> None:

@@ -154,15 +154,48 @@ def test_a_one_colour_graphic_prints_with_no_note() -> None:
     assert job.notes == []
 
 
+# -- page mode ------------------------------------------------------------------------------------------
+
+
+def _ink_rows(image: Image.Image, x0: int, x1: int) -> set[int]:
+    ink = np.asarray(image.convert("L"))[:, x0:x1] < 128
+    return {int(y) for y in np.flatnonzero(ink.any(axis=1))}
+
+
+def test_page_mode_places_text_by_position_not_line_after_line() -> None:
+    # "L" at the top left; GS $ back to the top, ESC $ to x=300, "R": both on the same band of paper.
+    (job,) = render(b"\x1bL\x1bW\x00\x00\x00\x00\x40\x02\xc8\x00L\x1d$\x00\x00\x1b$\x2c\x01R\x0c")
+    left, right = _ink_rows(job.image, 0, 100), _ink_rows(job.image, 300, 400)
+    assert left and right and left & right  # the same rows: the layout is kept
+    (standard,) = render(b"L\n\x1b$\x2c\x01R\n")  # the same in standard mode: two lines
+    assert not _ink_rows(standard.image, 0, 100) & _ink_rows(standard.image, 300, 400)
+
+
+def test_page_mode_area_offsets_the_content() -> None:
+    (job,) = render(b"\x1bL\x1bW\x64\x00\x00\x00\xc8\x00\xc8\x00X\x0c")  # area at x=100, 200x200
+    assert min(ink_columns(job.image)) >= 100
+
+
+def test_page_mode_direction_2_prints_the_page_upside_down() -> None:
+    (job,) = render(b"\x1bL\x1bW\x00\x00\x00\x00\xc8\x00\x64\x00\x1bT\x02X\x0c")  # 200 x 100 area
+    x0, y0, _, _ = ink_box(job.image)
+    assert x0 > 150 and y0 > 50  # written from the far corner of the area
+
+
+def test_nothing_prints_in_page_mode_until_ff() -> None:
+    assert render(b"\x1bLheld\x1bS\x1dV\x00")[0].notes  # discarded (noted), nothing on paper
+    (job,) = render(b"\x1bLheld\x1bS\x1dV\x00")
+    assert ImageChops.invert(job.image.convert("L")).getbbox() is None
+
+
 # -- what is not drawn is named ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("stream", "named"),
     [
-        (b"\x1bL\x1bW\x00\x00\x00\x00\x00\x02\x00\x01page\x0c", "page mode (ESC L)"),
-        (b"\x1bL\x1bT\x01page\x0c", "ESC T"),
-        (b"\x1bL\x1d$\x10\x00page\x0c", "GS $"),
+        (b"\x1bLpage\x0c", "page mode: lines are placed by their top"),
+        (b"\x1bLnever printed\x1bS", "page mode data discarded"),
         (b"\x1br\x01red\n", "ESC r"),
         (b"\x1b&\x03\x41\x41\x0c" + bytes(36) + b"A\n", "ESC &"),
         (b"\x1cp\x01\x00text\n", "FS p"),
