@@ -91,10 +91,11 @@ class Page:
 # would print, so each one seen is named in the job's notes.
 _HARMLESS = {
     "NUL", "CR", "CAN", "DLE ENQ", "DLE DC4", "DLE EOT", "ESC =", "ESC c", "ESC u", "ESC v", "GS I",
-    "GS a", "GS r", "GS b", "GS P", "GS g", "GS z", "ESC p", "GS f", "FS ?",
+    "GS a", "GS r", "GS b", "GS P", "GS g", "GS z", "ESC p", "FS ?",
 }  # fmt: skip
 _NOT_DRAWN = {
     "ESC r": "ESC r colour selection: everything is printed in black",
+    "GS f": "GS f: barcode text is drawn in font A whatever the font selected",
     "ESC R": "ESC R international character set not simulated (the code page's own glyphs are drawn)",
     "ESC &": "user-defined characters (ESC &) not drawn: the standard glyphs are used",
     "ESC %": "user-defined characters (ESC %) not drawn: the standard glyphs are used",
@@ -297,6 +298,8 @@ class Renderer:
         ink = ink.crop((0, 0, min(ink.width, self._area_width()), ink.height))
         if ink.getbbox() is not None and self._page is None:
             self._inked = True
+        if self._modes.upside_down and self._page is None:
+            self._note("upside-down mode: images, barcodes and QR codes are drawn upright")
         band = Image.new("1", (self.width, ink.height), 1)
         band.paste(0, (self._aligned_x(ink.width), 0), ink)
         self._add_band(band)
@@ -378,7 +381,7 @@ class Renderer:
         if name.startswith("GS ( k"):
             self._note(f"{name} (2-D symbol setting) not simulated")
             return
-        if name in ("ESC r", "ESC R") and command.raw[-1] in (0, 0x30):
+        if name in ("ESC r", "ESC R", "GS f") and command.raw[-1] in (0, 0x30):
             return  # back to the default: nothing to say
         self._note(_NOT_DRAWN.get(name, f"{name} not simulated: nothing drawn for it"))
 

@@ -197,6 +197,8 @@ def test_nothing_prints_in_page_mode_until_ff() -> None:
         (b"\x1bLpage\x0c", "page mode: lines are placed by their top"),
         (b"\x1bLnever printed\x1bS", "page mode data discarded"),
         (b"\x1br\x01red\n", "ESC r"),
+        (b"\x1b{\x01\x1dv0\x00\x01\x00\x01\x00\xff", "images, barcodes and QR codes are drawn upright"),
+        (b"\x1df\x01\x1dkE\x03ABC", "GS f"),
         (b"\x1b&\x03\x41\x41\x0c" + bytes(36) + b"A\n", "ESC &"),
         (b"\x1cp\x01\x00text\n", "FS p"),
     ],
