@@ -74,9 +74,13 @@ def _databar(system: int, data: bytes) -> tuple[Linear | None, np.ndarray, str]:
 
 
 def draw_barcode(
-    system: int, data: bytes, module: int, height: int, text_position: int
+    system: int, data: bytes, module: int, height: int, text_position: int, *, area_width: int
 ) -> tuple[Image.Image | None, list[str]]:
-    """The barcode's ink mask (1 = black) and notes; None when the printer would print nothing."""
+    """The barcode's ink mask (1 = black) and notes; None when the printer would print nothing.
+
+    Bars wider than `area_width` are not printed (real printers refuse them); a text line wider
+    than the area is cut at its edges.
+    """
     name = symbology_name(system)
     try:
         if 75 <= system <= 78:
@@ -90,12 +94,14 @@ def draw_barcode(
             bars, hri, notes = _bars(symbol, module, height), symbol.hri, list(symbol.notes)
     except SymbolError as exc:
         return None, [f"barcode {name} not printed: {exc}"]
+    if bars.width > area_width:
+        return None, [f"barcode {name} not printed: {bars.width} dots wide, the print area is {area_width}"]
     parts = [bars]
     if text_position in (1, 3):
         parts.insert(0, _text_strip(hri))
     if text_position in (2, 3):
         parts.append(_text_strip(hri))
-    width = max(part.width for part in parts)
+    width = min(area_width, max(part.width for part in parts))
     out = Image.new("1", (width, sum(part.height for part in parts)), 0)
     y = 0
     for part in parts:

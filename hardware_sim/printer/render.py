@@ -23,7 +23,7 @@ import qrcode.constants
 from PIL import Image, ImageDraw
 
 from hardware_sim.printer import commands as c
-from hardware_sim.printer.barcodes import draw_2d, draw_barcode, symbol_2d_name, symbology_name
+from hardware_sim.printer.barcodes import draw_2d, draw_barcode, symbol_2d_name
 from hardware_sim.printer.codepages import decode
 from hardware_sim.printer.fonts import FONT_CELLS, glyph
 from hardware_sim.printer.page_mode import PageBuffer
@@ -540,10 +540,14 @@ class Renderer:
 
     def _barcode(self, command: c.Barcode) -> None:
         m = self._modes
-        ink, notes = draw_barcode(command.system, command.data, m.barcode_module, m.barcode_height, m.barcode_text)
-        self._notes.extend(notes)
+        area = self._area_width()
+        ink, notes = draw_barcode(
+            command.system, command.data, m.barcode_module, m.barcode_height, m.barcode_text, area_width=area
+        )
+        for note in notes:
+            self._note(note)
         if ink is not None:
-            self._add_fitting_block(ink, f"barcode {symbology_name(command.system)}")
+            self._add_block(ink)
 
     def _symbol_2d_module(self, command: c.Symbol2DModuleSize) -> None:
         self._modes.symbol_2d_module[command.symbol] = command.module

@@ -136,6 +136,17 @@ def test_data_a_printer_refuses_prints_nothing_and_is_noted(raw: bytes, reason: 
     assert scanned(job.image) == []
 
 
+def test_a_text_line_wider_than_the_bars_does_not_stop_the_barcode() -> None:
+    # 34 digits in code set C at module 1: 222 dots of bars, but 34 x 12 = 408 dots of text on 384.
+    digits = "1234567890" * 3 + "1234"
+    data = "{C" + "".join(chr(int(digits[i : i + 2])) for i in range(0, 34, 2))
+    printer = Dummy()
+    printer.barcode(data, "CODE128", width=2, pos="BELOW", function_type="B")
+    (job,) = render(printer.output.replace(b"\x1dw\x02", b"\x1dw\x01"), 58)
+    assert scanned(job.image) == [digits]
+    assert job.notes == []
+
+
 def test_a_wrong_check_digit_is_printed_as_sent_and_noted() -> None:
     (job,) = render(b"\x1dkA\x0c012345678901")
     assert any("check digit 1 is wrong (expected 5)" in note for note in job.notes)
