@@ -81,6 +81,8 @@ def _render(args: argparse.Namespace) -> int:
         print(f"  job {job.seq}: {job.png}{qr}")
         for note in job.notes:
             print(f"    note: {note}")
+    if report.drawer_pulses:
+        print(f"cash drawer pulses: {report.drawer_pulses}")
     print(f"skipped: {report.unknown} unknown command(s), {report.truncated} truncated")
     for name, count in sorted(report.ignored.items()):
         print(f"  known, nothing to draw: {name} x{count}")

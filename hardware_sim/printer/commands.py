@@ -93,6 +93,42 @@ class SetPrintWidth(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class SetUpsideDown(Command):
+    """ESC { n: lines print rotated 180 degrees (the paper comes out upside down)."""
+
+    on: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetRotate90(Command):
+    """ESC V n: characters rotated 90 degrees clockwise."""
+
+    on: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetCharSpacing(Command):
+    """ESC SP n: n dots of space after each character (times the width multiplier)."""
+
+    dots: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetTabStops(Command):
+    """ESC D n1 ... nk NUL: tab stops at these character columns (none: HT does nothing)."""
+
+    columns: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MovePosition(Command):
+    """ESC $ (absolute, from the left of the print area) or ESC \\ (relative, signed) in dots."""
+
+    dots: int = 0
+    relative: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CodePage(Command):
     """ESC t n: the table used for bytes 0x80-0xFF."""
 
@@ -142,6 +178,8 @@ class GraphicsStore(Command):
     scale_x: int = 1
     scale_y: int = 1
     data: bytes = field(default=b"", repr=False)
+    colour: int = 1  # 1-4: the plane it fills (two-colour printers print colour 2 in red)
+    tone: int = 48  # 48 monochrome (one bit per dot), 52 multiple tone
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +210,29 @@ class QrStore(Command):
 @dataclass(frozen=True, slots=True)
 class QrPrint(Command):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol2DModuleSize(Command):
+    """GS ( k fn 67 for PDF417 (0x30), MaxiCode (0x32), Aztec (0x35), DataMatrix (0x36)."""
+
+    symbol: int = 0x30
+    module: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol2DStore(Command):
+    """GS ( k fn 80: the data of the next symbol of that kind."""
+
+    symbol: int = 0x30
+    data: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol2DPrint(Command):
+    """GS ( k fn 81: print the stored symbol."""
+
+    symbol: int = 0x30
 
 
 @dataclass(frozen=True, slots=True)

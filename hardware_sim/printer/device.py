@@ -103,6 +103,8 @@ class SimulatedPrinter:
                 held_bytes=self._engine.held_bytes,
                 bytes_received=self._engine.bytes_received,
                 status_requests=self._engine.status_requests,
+                drawer_pulses=self._engine.drawer_pulses,
+                last_drawer_pulse=self._engine.last_drawer_pulse,
             )
             return data
 

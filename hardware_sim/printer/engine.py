@@ -73,6 +73,15 @@ class PrinterEngine:
         return self._held
 
     @property
+    def drawer_pulses(self) -> int:
+        """Cash-drawer pulses (ESC p) executed since start, including those after the last cut."""
+        return self._jobs.drawer_pulses
+
+    @property
+    def last_drawer_pulse(self) -> dict[str, object] | None:
+        return self._jobs.last_drawer_pulse
+
+    @property
     def receive_full(self) -> bool:
         return self._held >= self.receive_buffer
 

@@ -25,6 +25,7 @@ class RenderReport:
     status_requests: int
     jobs: list[JobRecord]
     ignored: dict[str, int] = field(default_factory=dict)  # known commands with nothing to draw
+    drawer_pulses: int = 0  # ESC p, those after the last cut (in no job) included
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -35,6 +36,7 @@ class RenderReport:
             "truncated": self.truncated,
             "status_requests": self.status_requests,
             "ignored": self.ignored,
+            "drawer_pulses": self.drawer_pulses,
             "jobs": [job.to_json() for job in self.jobs],
         }
 
@@ -70,6 +72,7 @@ def render_stream(
         status_requests=status_requests,
         jobs=records,
         ignored=dict(ignored),
+        drawer_pulses=assembler.drawer_pulses,
     )
 
 

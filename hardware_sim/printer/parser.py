@@ -35,6 +35,7 @@ from hardware_sim.printer.commands import (
     GraphicsPrint,
     GraphicsStore,
     Init,
+    MovePosition,
     Other,
     QrEcc,
     QrModel,
@@ -48,6 +49,7 @@ from hardware_sim.printer.commands import (
     SetBarcodeWidth,
     SetBold,
     SetCharSize,
+    SetCharSpacing,
     SetFont,
     SetKanjiMode,
     SetLeftMargin,
@@ -55,8 +57,14 @@ from hardware_sim.printer.commands import (
     SetPrintMode,
     SetPrintWidth,
     SetReverse,
+    SetRotate90,
+    SetTabStops,
     SetUnderline,
+    SetUpsideDown,
     StatusRequest,
+    Symbol2DModuleSize,
+    Symbol2DPrint,
+    Symbol2DStore,
     Text,
     Truncated,
     Unknown,
@@ -501,6 +509,19 @@ def _build_esc(raw: bytes) -> Command:
             return CashDrawer(raw=raw, pin=5 if arg in (1, 0x31) else 2, on_ms=raw[3] * 2, off_ms=raw[4] * 2)
         case 0x2A:
             return ColumnImage(raw=raw, mode=arg, columns=_u16(raw, 3), data=raw[5:])
+        case 0x7B:
+            return SetUpsideDown(raw=raw, on=bool(arg & 1))
+        case 0x56:
+            return SetRotate90(raw=raw, on=arg in (1, 2, 0x31, 0x32))
+        case 0x20:
+            return SetCharSpacing(raw=raw, dots=arg)
+        case 0x44:
+            return SetTabStops(raw=raw, columns=tuple(raw[2:-1] if raw.endswith(b"\x00") else raw[2:]))
+        case 0x24:
+            return MovePosition(raw=raw, dots=_u16(raw, 2))
+        case 0x5C:
+            offset = _u16(raw, 2)
+            return MovePosition(raw=raw, dots=offset - 65536 if offset >= 32768 else offset, relative=True)
         case _:
             name = _ESC_FIXED.get(code, ("ESC " + {0x26: "&", 0x28: "(", 0x44: "D"}.get(code, "?"), 0))[0]
             return Other(raw=raw, name=name)
@@ -554,6 +575,12 @@ def _build_gs_paren(raw: bytes) -> Command:
         symbol, fn = body[0], body[1]
         if symbol == 0x31:
             return _build_qr(raw, fn, body[2:])
+        if fn == 0x43 and symbol in (0x30, 0x35, 0x36) and len(body) >= 3:
+            return Symbol2DModuleSize(raw=raw, symbol=symbol, module=max(1, min(body[2], 16)))
+        if fn == 0x50 and symbol in (0x30, 0x32, 0x35, 0x36):
+            return Symbol2DStore(raw=raw, symbol=symbol, data=body[3:])
+        if fn == 0x51 and symbol in (0x30, 0x32, 0x35, 0x36):
+            return Symbol2DPrint(raw=raw, symbol=symbol)
         names = {
             0x30: "PDF417",
             0x32: "MaxiCode",
@@ -601,6 +628,8 @@ def _build_graphics(raw: bytes, body: bytes) -> Command:
             scale_x=max(1, min(body[3], 2)),
             scale_y=max(1, min(body[4], 2)),
             data=body[10:],
+            colour=body[5] - 48 if 49 <= body[5] <= 52 else 1,
+            tone=body[2],
         )
     return Other(raw=raw, name=f"GS ( L fn {fn}")
 

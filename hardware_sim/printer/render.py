@@ -23,9 +23,10 @@ import qrcode.constants
 from PIL import Image, ImageDraw
 
 from hardware_sim.printer import commands as c
-from hardware_sim.printer.barcodes import draw_barcode
+from hardware_sim.printer.barcodes import draw_2d, draw_barcode, symbol_2d_name
 from hardware_sim.printer.codepages import decode
 from hardware_sim.printer.fonts import FONT_CELLS, glyph
+from hardware_sim.printer.page_mode import PageBuffer
 
 PAPER_WIDTHS = {58: 384, 80: 576}  # printable dots at 203 dpi
 DEFAULT_LINE_SPACING = 30
@@ -58,10 +59,16 @@ class _Modes:
     qr_module: int = 3
     qr_ecc: str = "L"
     qr_data: bytes = b""
+    symbol_2d_module: dict[int, int] = field(default_factory=lambda: {0x30: 3, 0x35: 3, 0x36: 3, 0x32: 1})
+    symbol_2d_data: dict[int, bytes] = field(default_factory=dict)
     barcode_height: int = 162
     barcode_module: int = 3
     barcode_text: int = 0
-    graphics: Image.Image | None = None
+    upside_down: bool = False
+    rotate90: bool = False
+    char_spacing: int = 0
+    tab_stops: tuple[int, ...] | None = None  # dots; None = every 8 characters (the default)
+    graphics: dict[int, Image.Image] = field(default_factory=dict)  # GS ( L colour planes, by colour
 
 
 @dataclass
@@ -77,6 +84,30 @@ class Page:
     image: Image.Image
     qr_payloads: list[bytes] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    inked: bool = False  # anything but blank paper was drawn
+
+
+# Known commands the renderer draws nothing for. Those not in _HARMLESS change what a printer
+# would print, so each one seen is named in the job's notes.
+_HARMLESS = {
+    "NUL", "CR", "CAN", "DLE ENQ", "DLE DC4", "DLE EOT", "ESC =", "ESC c", "ESC u", "ESC v", "GS I",
+    "GS a", "GS r", "GS b", "GS P", "GS g", "GS z", "ESC p", "FS ?",
+}  # fmt: skip
+_NOT_DRAWN = {
+    "ESC r": "ESC r colour selection: everything is printed in black",
+    "GS f": "GS f: barcode text is drawn in font A whatever the font selected",
+    "ESC R": "ESC R international character set not simulated (the code page's own glyphs are drawn)",
+    "ESC &": "user-defined characters (ESC &) not drawn: the standard glyphs are used",
+    "ESC %": "user-defined characters (ESC %) not drawn: the standard glyphs are used",
+    "ESC ?": "user-defined characters (ESC ?) not drawn",
+    "FS p": "NV bit images (FS p) not drawn",
+    "FS q": "NV bit images (FS q) not stored or drawn",
+    "GS /": "downloaded bit images (GS /) not drawn",
+    "GS *": "downloaded bit images (GS *) not stored",
+    "GS :": "macros (GS :) not simulated",
+    "GS ^": "macros (GS ^) not run",
+    "GS T": "GS T (line start) not simulated",
+}
 
 
 class Renderer:
@@ -93,6 +124,8 @@ class Renderer:
         self._text = bytearray()
         self._qr_payloads: list[bytes] = []
         self._notes: list[str] = []
+        self._inked = False
+        self._page: PageBuffer | None = None  # set while in page mode (ESC L ... FF / ESC S)
 
     # -- public -------------------------------------------------------------------------------
 
@@ -104,6 +137,14 @@ class Renderer:
         handler = _HANDLERS.get(type(command))
         if handler is not None:
             handler(self, command)
+        elif isinstance(command, c.Other):
+            self._other(command)
+
+    @property
+    def inked(self) -> bool:
+        """Whether anything but blank paper was drawn on the page in progress (pending text included)."""
+        self._flush_text()
+        return self._inked or any(p.mask.getbbox() is not None for p in self._line)
 
     def finish_page(self) -> Page:
         self._flush_text()
@@ -115,8 +156,9 @@ class Renderer:
         for band in self._bands:
             page.paste(band, (0, y))
             y += band.height
-        result = Page(image=page, qr_payloads=self._qr_payloads, notes=self._notes)
+        result = Page(image=page, qr_payloads=self._qr_payloads, notes=self._notes, inked=self._inked)
         self._bands, self._height, self._qr_payloads, self._notes = [], 0, [], []
+        self._inked = False
         return result
 
     # -- text and the line buffer -----------------------------------------------------------------
@@ -135,6 +177,14 @@ class Renderer:
     def _add_char(self, char: str) -> None:
         m = self._modes
         mask = glyph(char, m.font, m.bold)
+        if m.rotate90:
+            mask = mask.transpose(Image.Transpose.ROTATE_270)  # 90 degrees clockwise
+        if m.char_spacing:
+            spaced = Image.new("1", (mask.width + m.char_spacing, mask.height), 0)
+            spaced.paste(mask, (0, 0))
+            mask = spaced
+        if (char.strip() or m.reverse or m.underline) and self._page is None:
+            self._inked = True
         if m.width != 1 or m.height != 1:
             mask = mask.resize((mask.width * m.width, mask.height * m.height), Image.Resampling.NEAREST)
         if m.underline:
@@ -142,11 +192,48 @@ class Renderer:
             ImageDraw.Draw(mask).rectangle((0, mask.height - m.underline, mask.width - 1, mask.height - 1), fill=1)
         self._add_piece(_Piece(mask=mask, reverse=m.reverse))
 
+    def _cell_width(self) -> int:
+        m = self._modes
+        return (FONT_CELLS.get(m.font, FONT_CELLS[0])[0] + m.char_spacing) * m.width
+
     def _tab(self) -> None:
-        cell = FONT_CELLS.get(self._modes.font, FONT_CELLS[0])[0] * self._modes.width
-        stop = cell * 8
-        advance = stop - (self._line_width % stop)
-        self._add_piece(_Piece(mask=Image.new("1", (advance, 1), 0)))
+        """HT: to the next tab stop; at a stop already, or past the last one, it does nothing."""
+        stops = self._modes.tab_stops
+        position = self._line_width
+        if stops is None:
+            every = self._cell_width() * 8
+            if position and position % every == 0:
+                return
+            target = (position // every + 1) * every
+        else:
+            if position in stops:
+                return
+            later = [stop for stop in stops if stop > position]
+            if not later:
+                return
+            target = later[0]
+        if target > self._area_width():
+            return
+        self._add_piece(_Piece(mask=Image.new("1", (target - position, 1), 0)))
+
+    def _tab_stops(self, command: c.SetTabStops) -> None:
+        cell = self._cell_width()
+        stops: list[int] = []
+        for column in command.columns:
+            if stops and column * cell <= stops[-1]:
+                break  # Epson: a value not above the previous one ends the list
+            stops.append(column * cell)
+        self._modes.tab_stops = tuple(stops)
+
+    def _move(self, command: c.MovePosition) -> None:
+        self._flush_text()
+        target = self._line_width + command.dots if command.relative else command.dots
+        if target < self._line_width:
+            self._note("ESC $ / ESC \\ moving left (overprinting) not drawn: the position is kept")
+            return
+        if target > self._area_width():
+            return  # outside the print area: ignored, as printers do
+        self._add_piece(_Piece(mask=Image.new("1", (target - self._line_width, 1), 0)))
 
     def _add_piece(self, piece: _Piece) -> None:
         if self._line and self._line_width + piece.mask.width > self._area_width():
@@ -155,6 +242,8 @@ class Renderer:
         self._line_width += piece.mask.width
 
     def _area_width(self) -> int:
+        if self._page is not None:
+            return self._page.width
         m = self._modes
         usable = self.width - m.left_margin
         return max(1, min(usable, m.print_width or usable))
@@ -178,14 +267,19 @@ class Renderer:
                 band.paste(0, (x, top), piece.mask)
             x += piece.mask.width
         self._line, self._line_width = [], 0
+        if self._modes.upside_down and self._page is None:
+            band = band.transpose(Image.Transpose.ROTATE_180)
         self._add_band(band)
 
     def _aligned_x(self, content_width: int) -> int:
         m = self._modes
         slack = max(0, self._area_width() - content_width)
-        return m.left_margin + (0, slack // 2, slack)[m.align]
+        return (0 if self._page is not None else m.left_margin) + (0, slack // 2, slack)[m.align]
 
     def _add_band(self, band: Image.Image) -> None:
+        if self._page is not None:
+            self._page.place(band)
+            return
         if self._height + band.height > MAX_PAGE_HEIGHT:
             if "page too long: cut off" not in self._notes:
                 self._notes.append("page too long: cut off")
@@ -193,11 +287,19 @@ class Renderer:
         self._bands.append(band)
         self._height += band.height
 
+    def _note(self, note: str) -> None:
+        if note not in self._notes:
+            self._notes.append(note)
+
     def _add_block(self, ink: Image.Image) -> None:
         """A band holding one image (1 = ink), aligned in the print area; flushes the line first."""
         if self._line:
             self._print_line(0)
         ink = ink.crop((0, 0, min(ink.width, self._area_width()), ink.height))
+        if ink.getbbox() is not None and self._page is None:
+            self._inked = True
+        if self._modes.upside_down and self._page is None:
+            self._note("upside-down mode: images, barcodes and QR codes are drawn upright")
         band = Image.new("1", (self.width, ink.height), 1)
         band.paste(0, (self._aligned_x(ink.width), 0), ink)
         self._add_band(band)
@@ -205,7 +307,83 @@ class Renderer:
     # -- command handlers ------------------------------------------------------------------------
 
     def _init(self, _: c.Init) -> None:
+        self._leave_page_mode()
         self._modes = _Modes()
+
+    def _leave_page_mode(self) -> None:
+        if self._page is not None and (self._page.inked or self._line):
+            self._note("page mode data discarded without being printed (no FF before ESC S / ESC @)")
+        if self._page is not None:
+            self._line, self._line_width = [], 0
+        self._page = None
+
+    def _print_page(self) -> None:
+        assert self._page is not None
+        if self._line:
+            self._print_line(0)
+        page = self._page
+        self._page = None  # the page's band goes onto the paper, not back into the page
+        if page.inked:
+            self._inked = True
+            self._add_band(page.render())
+        self._page = page
+
+    def _page_command(self, command: c.Other) -> bool:
+        """Page mode commands; False when `command` is none (or page mode is off)."""
+        name, raw = command.name, command.raw
+        if name == "ESC L":
+            if self._page is None:
+                if self._line:
+                    self._print_line(0)
+                self._page = PageBuffer(self.width)
+                self._note("page mode: lines are placed by their top at the vertical position (Epson: by the baseline)")
+            return True
+        page = self._page
+        if page is None:
+            return name in ("ESC S", "ESC FF", "FF", "ESC W", "ESC T", "GS $", "GS \\")  # no effect outside
+        if name == "ESC W" and len(raw) >= 10:
+            self._flush_text()
+            self._line, self._line_width = [], 0
+            page.set_area(*(raw[i] | raw[i + 1] << 8 for i in (2, 4, 6, 8)))
+        elif name == "ESC T":
+            page.set_direction(raw[2] & 3 if raw[2] < 0x30 else (raw[2] - 0x30) & 3)
+        elif name == "GS $":
+            page.y = raw[2] | raw[3] << 8
+        elif name == "GS \\":
+            offset = raw[2] | raw[3] << 8
+            page.y = max(0, page.y + (offset - 65536 if offset >= 32768 else offset))
+        elif name in ("FF", "ESC FF"):
+            self._print_page()
+            if name == "FF":
+                self._page = None
+        elif name == "ESC S":
+            self._leave_page_mode()
+        elif name == "CAN":
+            self._line, self._line_width = [], 0
+            page.clear()
+        else:
+            return False
+        return True
+
+    def _upside_down(self, command: c.SetUpsideDown) -> None:
+        self._modes.upside_down = command.on
+
+    def _rotate90(self, command: c.SetRotate90) -> None:
+        self._modes.rotate90 = command.on
+
+    def _char_spacing(self, command: c.SetCharSpacing) -> None:
+        self._modes.char_spacing = command.dots
+
+    def _other(self, command: c.Other) -> None:
+        name = command.name
+        if self._page_command(command) or name in _HARMLESS:
+            return
+        if name.startswith("GS ( k"):
+            self._note(f"{name} (2-D symbol setting) not simulated")
+            return
+        if name in ("ESC r", "ESC R", "GS f") and command.raw[-1] in (0, 0x30):
+            return  # back to the default: nothing to say
+        self._note(_NOT_DRAWN.get(name, f"{name} not simulated: nothing drawn for it"))
 
     def _feed(self, command: c.Feed) -> None:
         self._print_line(command.lines, command.dots)
@@ -276,24 +454,40 @@ class Renderer:
         sx, sy = _COLUMN_SCALE.get(command.mode, (1, 1))
         if (sx, sy) != (1, 1):
             ink = ink.resize((ink.width * sx, ink.height * sy), Image.Resampling.NEAREST)
+        self._inked = self._inked or (ink.getbbox() is not None and self._page is None)
         self._add_piece(_Piece(mask=ink))
 
     def _graphics_store(self, command: c.GraphicsStore) -> None:
         row_bytes = (command.width + 7) // 8
         if not command.width or not command.height or len(command.data) < row_bytes * command.height:
-            self._notes.append("graphics with missing data ignored")
-            self._modes.graphics = None
+            self._note("graphics with missing data ignored")
             return
         image = Image.frombytes("1", (row_bytes * 8, command.height), command.data[: row_bytes * command.height])
         ink = image.crop((0, 0, command.width, command.height))
         if (command.scale_x, command.scale_y) != (1, 1):
             size = (ink.width * command.scale_x, ink.height * command.scale_y)
             ink = ink.resize(size, Image.Resampling.NEAREST)
-        self._modes.graphics = ink
+        if command.tone != 48:
+            self._note("GS ( L multiple-tone graphics printed as one black plane per colour")
+        self._modes.graphics[command.colour] = ink  # each colour is its own plane: storing one keeps the others
 
     def _graphics_print(self, _: c.GraphicsPrint) -> None:
-        if self._modes.graphics is not None:
-            self._add_block(self._modes.graphics)
+        """Every stored plane prints, superimposed; a mono printer prints them all in black."""
+        planes = self._modes.graphics
+        if not planes:
+            return
+        width, height = max(p.width for p in planes.values()), max(p.height for p in planes.values())
+        ink = Image.new("1", (width, height), 0)
+        for plane in planes.values():
+            ink.paste(1, (0, 0), plane)
+        others = sorted(colour for colour in planes if colour != 1)
+        if others:
+            names = ", ".join(str(colour) for colour in others)
+            self._note(
+                f"GS ( L colour {names} printed in black, superimposed on colour 1 (a two-colour printer prints it red)"
+            )
+        self._modes.graphics = {}
+        self._add_block(ink)
 
     def _qr_model(self, command: c.QrModel) -> None:
         self._modes.qr_model = command.model
@@ -330,19 +524,50 @@ class Renderer:
         self._add_block(scaled)
 
     def _barcode_height(self, command: c.SetBarcodeHeight) -> None:
-        self._modes.barcode_height = max(1, command.dots)
+        if command.dots < 1:
+            self._note("GS h 0 is out of range (1-255): ignored")
+            return
+        self._modes.barcode_height = command.dots
 
     def _barcode_width(self, command: c.SetBarcodeWidth) -> None:
-        self._modes.barcode_module = max(1, min(command.module, 6))
+        if not 1 <= command.module <= 6:
+            self._note(f"GS w {command.module} is out of range (1-6): ignored, as printers do")
+            return
+        self._modes.barcode_module = command.module
 
     def _barcode_text(self, command: c.SetBarcodeTextPosition) -> None:
         self._modes.barcode_text = command.position
 
     def _barcode(self, command: c.Barcode) -> None:
         m = self._modes
-        ink, note = draw_barcode(command.system, command.data, m.barcode_module, m.barcode_height, m.barcode_text)
-        if note:
-            self._notes.append(note)
+        area = self._area_width()
+        ink, notes = draw_barcode(
+            command.system, command.data, m.barcode_module, m.barcode_height, m.barcode_text, area_width=area
+        )
+        for note in notes:
+            self._note(note)
+        if ink is not None:
+            self._add_block(ink)
+
+    def _symbol_2d_module(self, command: c.Symbol2DModuleSize) -> None:
+        self._modes.symbol_2d_module[command.symbol] = command.module
+
+    def _symbol_2d_store(self, command: c.Symbol2DStore) -> None:
+        self._modes.symbol_2d_data[command.symbol] = command.data
+
+    def _symbol_2d_print(self, command: c.Symbol2DPrint) -> None:
+        data = self._modes.symbol_2d_data.get(command.symbol, b"")
+        ink, notes = draw_2d(command.symbol, data, self._modes.symbol_2d_module.get(command.symbol, 3))
+        for note in notes:
+            self._note(note)
+        if ink is not None:
+            self._add_fitting_block(ink, symbol_2d_name(command.symbol))
+
+    def _add_fitting_block(self, ink: Image.Image, what: str) -> None:
+        """Real printers do not print a symbol wider than the print area: neither do we, and say so."""
+        if ink.width > self._area_width():
+            self._notes.append(f"{what} not printed: {ink.width} dots wide, the print area is {self._area_width()}")
+            return
         self._add_block(ink)
 
 
@@ -361,6 +586,11 @@ _HANDLERS: dict[type[c.Command], Callable[[Renderer, Any], None]] = {
     c.SetPrintWidth: Renderer._print_width,
     c.CodePage: Renderer._code_page,
     c.SetKanjiMode: Renderer._kanji,
+    c.SetUpsideDown: Renderer._upside_down,
+    c.SetRotate90: Renderer._rotate90,
+    c.SetCharSpacing: Renderer._char_spacing,
+    c.SetTabStops: Renderer._tab_stops,
+    c.MovePosition: Renderer._move,
     c.Cut: Renderer._cut,
     c.RasterImage: Renderer._raster,
     c.ColumnImage: Renderer._column,
@@ -375,4 +605,7 @@ _HANDLERS: dict[type[c.Command], Callable[[Renderer, Any], None]] = {
     c.SetBarcodeWidth: Renderer._barcode_width,
     c.SetBarcodeTextPosition: Renderer._barcode_text,
     c.Barcode: Renderer._barcode,
+    c.Symbol2DModuleSize: Renderer._symbol_2d_module,
+    c.Symbol2DStore: Renderer._symbol_2d_store,
+    c.Symbol2DPrint: Renderer._symbol_2d_print,
 }

@@ -37,6 +37,7 @@ class JobRecord:
     qr_payloads: list[builtins.bytes] = field(default_factory=list, repr=False)  # exact bytes (not in JSON)
     unknown_samples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # {"event": "drawer_pulse", "pin", "on_ms", "off_ms"}
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -76,6 +77,7 @@ class JobSink:
                 qr_payloads=list(job.qr_payloads),
                 unknown_samples=list(job.unknown_samples),
                 notes=list(job.notes),
+                events=[dict(event) for event in job.events],
             )
             with (self.out_dir / "jobs.jsonl").open("a", encoding="utf-8") as log:
                 log.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")

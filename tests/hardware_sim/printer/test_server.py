@@ -246,6 +246,22 @@ def test_the_admin_endpoint_sets_state_and_lists_jobs(printer: PrinterSimulator)
     assert status == 200 and isinstance(jobs, list) and jobs[0]["qr"] == [URL]
 
 
+def test_drawer_pulses_show_in_the_state_and_the_job_log(printer: PrinterSimulator) -> None:
+    job = Dummy()
+    job.text("paid\n")
+    job.cashdraw(2)
+    job.cut()
+    with connect(printer) as sock:
+        sock.sendall(bytes(job.output))
+    (record,) = printer.wait_for_jobs(1)
+    assert record.events == [{"event": "drawer_pulse", "pin": 2, "on_ms": 100, "off_ms": 100}]
+    log = json.loads((Path(record.png).parent / "jobs.jsonl").read_text().splitlines()[-1])
+    assert log["events"] == record.events
+    status, state = _http(printer, "GET", "/state")
+    assert status == 200 and isinstance(state, dict)
+    assert state["drawer_pulses"] == 1 and state["last_drawer_pulse"] == {"pin": 2, "on_ms": 100, "off_ms": 100}
+
+
 @pytest.mark.parametrize(
     "body", [{"paper": "gone"}, {"colour": "red"}, {"offline": "yes"}, {"slow_bps": -1}, ["paper"]]
 )
