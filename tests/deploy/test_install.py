@@ -1,13 +1,18 @@
 """deploy/install.sh into a temporary root: files, owners and modes; the account in the root's own /etc/passwd
-(the host's users are never touched); the virtualenv runs from its final path; uninstall keeps data."""
+(the host's users are never touched); the virtualenv runs from its final path; uninstall keeps data; an
+interpreter the service cannot run is refused before anything changes; an upgrade that fails or is interrupted
+leaves the running virtualenv as it was; a successful one keeps the previous version for --rollback."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "deploy" / "install.sh"
 UNINSTALL = ROOT / "deploy" / "uninstall.sh"
 HOST_ACCOUNTS = [Path("/etc") / name for name in ("passwd", "group", "shadow", "gshadow")]
+DEBIAN_PYTHON = "/usr/bin/python3.11"  # what the operations guide installs with (the tests' own is under /root)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="install.sh runs as root (CI is root)")
 
@@ -116,30 +122,185 @@ def test_the_account_lives_in_the_image_not_on_the_host(installed: tuple[Path, s
     assert user not in Path("/etc/passwd").read_text()
 
 
-def test_the_staged_virtualenv_runs_from_its_final_path(tmp_path: Path, untouched_host: None) -> None:
+def test_the_staged_virtualenv_runs_from_its_final_path_and_an_upgrade_can_be_rolled_back(
+    tmp_path: Path, untouched_host: None
+) -> None:
     target = tmp_path / "image"
-    subprocess.run(["bash", str(INSTALL), "--root", str(target), "--python", sys.executable], check=True,
-                   capture_output=True, text=True, timeout=600)  # fmt: skip
+    install = ["bash", str(INSTALL), "--root", str(target)]
+    subprocess.run([*install, "--python", DEBIAN_PYTHON], check=True, capture_output=True, text=True, timeout=600)
     try:
         venv = target / "opt/posagent/venv"
+        (venv / "first-build").touch()
+        # The upgrade, with another interpreter path: built beside, swapped in, the first build kept.
+        upgrade = subprocess.run([*install, "--python", "/usr/bin/python3"], check=True, capture_output=True,
+                                 text=True, timeout=600)  # fmt: skip
+        assert "venv.previous" in upgrade.stdout
+        previous = target / "opt/posagent/venv.previous"
+        assert (previous / "first-build").exists() and not (venv / "first-build").exists()
+        assert not (target / "opt/posagent/venv.new").exists()
         posagent = venv / "bin/posagent"
         assert posagent.read_text().splitlines()[0].startswith("#!/opt/posagent/venv/bin/python")
         for script in (venv / "bin").iterdir():
             if script.is_file() and not script.is_symlink():
-                assert str(target).encode() not in script.read_bytes(), script
+                assert b"venv.new" not in script.read_bytes() and str(target).encode() not in script.read_bytes()
         assert str(target) not in (venv / "pyvenv.cfg").read_text()
-        # As it runs once the image is /: /opt/posagent is the staged one (in a private mount namespace).
-        image_view = (f"mount -t tmpfs posagent-test /opt && mkdir /opt/posagent && "
-                      f"mount --bind {target}/opt/posagent /opt/posagent && ")  # fmt: skip
-        ran = subprocess.run(["unshare", "--mount", "sh", "-c", image_view + "/opt/posagent/venv/bin/posagent --help "
-                              "&& /opt/posagent/venv/bin/python -c 'import agent; print(agent.__file__)'"],
-                             capture_output=True, text=True, timeout=120, check=False, cwd="/",
-                             env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})  # fmt: skip
-        assert ran.returncode == 0, ran.stderr
-        assert "posagent" in ran.stdout and "/opt/posagent/venv/lib/" in ran.stdout.splitlines()[-1]
+        assert_runs_from_final_path(target)
+        # Rollback: the first build back where the service runs it; --rollback again would undo it.
+        rolled = subprocess.run([*install, "--rollback"], check=True, capture_output=True, text=True, timeout=120)
+        assert "rolled back" in rolled.stdout
+        assert (venv / "first-build").exists() and not (previous / "first-build").exists()
+        assert_runs_from_final_path(target)
     finally:
         subprocess.run(["bash", str(UNINSTALL), "--root", str(target), "--purge"], check=False, capture_output=True)
         shutil.rmtree(target, ignore_errors=True)
+
+
+def assert_runs_from_final_path(target: Path) -> None:
+    """As it runs once the image is /: /opt/posagent is the staged one (in a private mount namespace)."""
+    image_view = (f"mount -t tmpfs posagent-test /opt && mkdir /opt/posagent && "
+                  f"mount --bind {target}/opt/posagent /opt/posagent && ")  # fmt: skip
+    ran = subprocess.run(["unshare", "--mount", "sh", "-c", image_view + "/opt/posagent/venv/bin/posagent --help "
+                          "&& /opt/posagent/venv/bin/python -c 'import agent; print(agent.__file__)'"],
+                         capture_output=True, text=True, timeout=120, check=False, cwd="/",
+                         env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert "posagent" in ran.stdout and "/opt/posagent/venv/lib/" in ran.stdout.splitlines()[-1]
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory anyone may enter, for interpreters (pytest's tmp_path sits under a 0700 directory)."""
+    path = Path(tempfile.mkdtemp(prefix="posagent-install-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def tree(path: Path) -> dict[str, object]:
+    """Everything about a directory that an install could change: names, modes, bytes, link targets, inodes."""
+    found: dict[str, object] = {".": path.stat().st_ino}
+    for item in sorted(path.rglob("*")):
+        info = item.lstat()
+        name = str(item.relative_to(path))
+        if item.is_symlink():
+            found[name] = ("link", os.readlink(item))
+        elif item.is_file():
+            found[name] = ("file", info.st_mode, info.st_ino, item.read_bytes())
+        else:
+            found[name] = ("dir", info.st_mode, info.st_ino)
+    return found
+
+
+def fake_python(where: Path, after_venv: str) -> Path:
+    """Debian's Python, except that `-m venv DIR` makes a venv without pip and then runs `after_venv` (DIR is $3)."""
+    python = where / "python3.11"
+    python.write_text(f"""#!/bin/sh
+if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then
+    {DEBIAN_PYTHON} -m venv --without-pip "$3" || exit 1
+    {after_venv}
+fi
+exec {DEBIAN_PYTHON} "$@"
+""")
+    python.chmod(0o755)
+    return python
+
+
+ENSUREPIP_FAILS = ("echo \"Error: Command '[\\\"$3/bin/python3.11\\\", \\\"-m\\\", \\\"ensurepip\\\"]' returned "
+                   "non-zero exit status 1.\" >&2; exit 1")  # fmt: skip
+PIP_FAILS = "printf '#!/bin/sh\\necho \"ERROR: No matching distribution found\" >&2\\nexit 1\\n' >\"$3/bin/pip\"; " \
+            "chmod 755 \"$3/bin/pip\"; exit 0"
+
+
+@pytest.fixture
+def running(installed: tuple[Path, str]) -> tuple[Path, str, dict[str, object]]:
+    """An installed root whose venv works (a real, small one), and a snapshot of /opt/posagent."""
+    root, user = installed
+    venv = root / "opt/posagent/venv"
+    subprocess.run([DEBIAN_PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
+    (venv / "bin/posagent").write_text("#!/opt/posagent/venv/bin/python\nprint('the running version')\n")
+    return root, user, tree(root / "opt/posagent")
+
+
+def test_a_python_the_service_user_cannot_run_is_refused_before_anything_changes(
+    tmp_path: Path, open_dir: Path, untouched_host: None
+) -> None:
+    # The issue's case: a pyenv build under /root (0700). Root runs it; the service account cannot.
+    closed = open_dir / "root-home"
+    closed.mkdir(mode=0o700)
+    (closed / "python3.11").symlink_to(DEBIAN_PYTHON)
+    target = tmp_path / "fresh"
+    done = subprocess.run(["bash", str(INSTALL), "--root", str(target), "--python", str(closed / "python3.11")],
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode != 0 and not target.exists()  # nothing at all was made
+    [line] = done.stderr.splitlines()
+    assert "cannot run" in line and f"{closed} (owner root, mode 700)" in line
+    assert "--python /usr/bin/python3.11" in line and "Traceback" not in done.stderr
+
+
+def test_refused_over_an_existing_install_too(running: tuple[Path, str, dict[str, object]], open_dir: Path) -> None:
+    root, user, before = running
+    closed = open_dir / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "python3.11").symlink_to(DEBIAN_PYTHON)
+    accounts = (root / "etc/passwd").read_bytes()
+    done = subprocess.run(["bash", str(INSTALL), "--root", str(root), "--user", user, "--python",
+                           str(closed / "python3.11")], capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode != 0 and f"the service account {user} cannot run" in done.stderr
+    assert tree(root / "opt/posagent") == before and (root / "etc/passwd").read_bytes() == accounts
+
+
+@pytest.mark.parametrize("failure", [ENSUREPIP_FAILS, PIP_FAILS], ids=["ensurepip", "pip"])
+def test_a_failed_upgrade_leaves_the_running_venv_as_it_was(
+    running: tuple[Path, str, dict[str, object]], open_dir: Path, failure: str
+) -> None:
+    root, user, before = running
+    done = subprocess.run(["bash", str(INSTALL), "--root", str(root), "--user", user, "--python",
+                           str(fake_python(open_dir, failure))], capture_output=True, text=True, timeout=300,
+                          check=False)  # fmt: skip
+    assert done.returncode != 0, done.stdout
+    assert f"{root}/opt/posagent/venv is unchanged" in done.stderr.splitlines()[-1]
+    assert tree(root / "opt/posagent") == before  # venv.new removed, nothing else touched
+    ran = subprocess.run([str(root / "opt/posagent/venv/bin/python"), "-c", "print('ok')"], capture_output=True,
+                         text=True, check=False)  # fmt: skip
+    assert ran.stdout == "ok\n"
+
+
+def test_an_interrupted_upgrade_leaves_the_running_venv_as_it_was(
+    running: tuple[Path, str, dict[str, object]], open_dir: Path
+) -> None:
+    root, user, before = running
+    started = open_dir / "pip-started"
+    hangs = (f"printf '#!/bin/sh\\ntouch {started}\\nexec sleep 120\\n' >\"$3/bin/pip\"; chmod 755 \"$3/bin/pip\"; "
+             "exit 0")  # fmt: skip
+    install = subprocess.Popen(["bash", str(INSTALL), "--root", str(root), "--user", user, "--python",
+                                str(fake_python(open_dir, hangs))], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():  # pip is running in venv.new
+            assert install.poll() is None and time.monotonic() < deadline, install.communicate()
+            time.sleep(0.1)
+        os.killpg(install.pid, signal.SIGINT)  # Ctrl-C at the terminal: the whole process group
+        _, stderr = install.communicate(timeout=60)
+    finally:
+        if install.poll() is None:
+            os.killpg(install.pid, signal.SIGKILL)
+    assert install.returncode == 130 and "interrupted" in stderr
+    assert tree(root / "opt/posagent") == before
+
+
+def test_rollback_without_a_previous_version_changes_nothing(running: tuple[Path, str, dict[str, object]]) -> None:
+    root, user, before = running
+    done = subprocess.run(["bash", str(INSTALL), "--root", str(root), "--user", user, "--rollback"],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode != 0 and "no previous version" in done.stderr and tree(root / "opt/posagent") == before
+    # A previous version that does not run is not swapped in.
+    shutil.copytree(root / "opt/posagent/venv", root / "opt/posagent/venv.previous", symlinks=True)
+    before = tree(root / "opt/posagent")
+    done = subprocess.run(["bash", str(INSTALL), "--root", str(root), "--user", user, "--rollback"],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode != 0 and "does not run" in done.stderr and "nothing was changed" in done.stderr
+    assert tree(root / "opt/posagent") == before
 
 
 def test_the_unit_verifies(tmp_path: Path) -> None:
