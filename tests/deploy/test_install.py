@@ -303,6 +303,55 @@ def test_rollback_without_a_previous_version_changes_nothing(running: tuple[Path
     assert tree(root / "opt/posagent") == before
 
 
+# A real install (no --root) on a private copy of /etc, /opt, /var/lib and /usr/local/bin in a mount namespace:
+# the account is created for real (in the copy), the interpreter and the new venv are tried as that account.
+PRIVATE_HOST = """set -e
+w="$1"; src="$2"
+mkdir -p "$w/opt" "$w/sysusers" && cp -a /etc "$w/etc" && cp -a /usr/lib/sysusers.d/. "$w/sysusers/"
+mount --bind "$w/etc" /etc && mount --bind "$w/opt" /opt && mount --bind "$w/sysusers" /usr/lib/sysusers.d
+mount -t tmpfs posagent-test /var/lib && mount -t tmpfs posagent-test /usr/local/bin
+mkdir -m 0700 /opt/closed && ln -s /usr/bin/python3.11 /opt/closed/python3.11
+cd /
+echo "== refused"; bash "$src/deploy/install.sh" --python /opt/closed/python3.11 || echo "exit $?"
+test -e /opt/posagent || echo "no /opt/posagent"
+echo "== install"; bash "$src/deploy/install.sh" --python /usr/bin/python3.11 2>/dev/null
+touch /opt/posagent/venv/first-build
+echo "== upgrade"; bash "$src/deploy/install.sh" --python /usr/bin/python3 2>/dev/null
+test -e /opt/posagent/venv.previous/first-build && echo "previous kept"
+echo "== doctor"; runuser -u posagent -- /usr/local/bin/posagent --help >/dev/null && echo "posagent runs it"
+/usr/local/bin/posagent doctor --only interpreter || true
+for link in /opt/posagent/venv/bin/python*; do  # the one link to the base interpreter (absolute)
+    case "$(readlink "$link")" in /*) base_link="$link"; base="$(readlink "$link")" ;; esac
+done
+ln -sfn /opt/closed/python3.11 "$base_link"  # as a venv built from a pyenv under /root
+/usr/local/bin/posagent doctor --only interpreter || true
+ln -sfn "$base" "$base_link"
+echo "== rollback"; bash "$src/deploy/install.sh" --rollback
+test -e /opt/posagent/venv/first-build && echo "first build back"
+"""
+
+
+def test_a_real_install_refuses_upgrades_and_rolls_back_as_the_service_account(
+    tmp_path: Path, untouched_host: None
+) -> None:
+    script = tmp_path / "private-host.sh"
+    script.write_text(PRIVATE_HOST)
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", str(script), str(tmp_path / "w"),
+                           str(ROOT)], capture_output=True, text=True, timeout=900, check=False, cwd="/",
+                          env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    refused = out.split("== refused")[1].split("== install")[0]
+    assert "exit 1" in refused and "no /opt/posagent" in refused
+    assert "the service account posagent (not created yet: tried as nobody) cannot run" in done.stderr
+    assert "creating system user posagent" in out and "previous kept" in out and "posagent runs it" in out
+    doctor = out.split("== doctor")[1].split("== rollback")[0]
+    assert "OK    interpreter  posagent can run /opt/posagent/venv/bin/python3" in doctor, doctor
+    assert "FAIL  interpreter  posagent cannot run /opt/posagent/venv/bin/python3" in doctor, doctor
+    assert "Permission denied; /opt/closed is closed to it" in doctor and "--python /usr/bin/python3.11" in doctor
+    assert "rolled back" in out and "first build back" in out
+
+
 def test_the_unit_verifies(tmp_path: Path) -> None:
     # The unit as installed, pointed at this checkout's posagent so the ExecStart check finds a binary.
     posagent = Path(sys.executable).parent / "posagent"
