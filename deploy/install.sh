@@ -123,9 +123,10 @@ verify_venv() {  # the agent imports and its command line starts, as the service
     local out
     out="$(as_verifier "$1/bin/python" -m agent.cli.main --help 2>&1 >/dev/null)" || { last_line "$out"; return 1; }
 }
-restart_service() {
-    if [ -z "$root" ] && [ "$start" = "1" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-        systemctl restart posagent.service || say "the service did not start: journalctl -u posagent"
+under_systemd() { [ -z "$root" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; }
+restart_service() {  # fails when the service does not start (Type=notify: restart waits for it to be ready)
+    if under_systemd && [ "$start" = "1" ]; then
+        systemctl restart posagent.service
     fi
 }
 
@@ -140,7 +141,7 @@ if [ "$rollback" = "1" ]; then
         mv -T "$venv_previous" "$venv"
         say "rolled back: $venv is the previous version again"
     fi
-    restart_service
+    restart_service || die "the service did not start: journalctl -u posagent -n 100 (--rollback again undoes this)"
     exit 0
 fi
 
@@ -194,6 +195,7 @@ mkdir -p "$opt"
 if [ "$skip_venv" = "0" ]; then
     child=""
     committed=0
+    upgraded=0
     interrupted() {
         trap '' INT TERM HUP
         if [ -n "$child" ]; then kill "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
@@ -232,6 +234,7 @@ if [ "$skip_venv" = "0" ]; then
             swap_dirs "$python" "$venv_previous" "$venv"
             die "the new version does not start as $user ($(last_line "$problem")): the previous one is back in $venv"
         fi
+        upgraded=1
         say "upgraded $venv; the version it replaced is kept in $venv_previous (deploy/install.sh --rollback)"
     else
         mv -T "$venv_new" "$venv"
@@ -281,10 +284,19 @@ chmod 0644 "$unit_dir/posagent.service"
 
 if [ -z "$root" ]; then
     udevadm control --reload 2>/dev/null && udevadm trigger 2>/dev/null || say "udev not running: rules apply at next boot"
-    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    if under_systemd; then
         systemctl daemon-reload
         systemctl enable posagent.service
-        restart_service
+        if ! restart_service; then
+            # A new version that does not start is not left in place of one that did: put it back.
+            [ "${upgraded:-0}" = "1" ] || die "the service did not start: journalctl -u posagent -n 100"
+            say "the new version did not start: putting the previous one back"
+            swap_dirs "$python" "$venv_previous" "$venv"
+            restart_service || die "neither the new version nor the previous one starts: journalctl -u posagent -n 100" \
+                "(the previous one is in $venv, the new one in $venv_previous)"
+            die "the new version did not start (journalctl -u posagent -n 100): the previous one runs again;" \
+                "the new one is in $venv_previous"
+        fi
     else
         say "systemd is not running here: enable posagent.service on the target"
     fi

@@ -310,12 +310,24 @@ w="$1"; src="$2"
 mkdir -p "$w/opt" "$w/sysusers" && cp -a /etc "$w/etc" && cp -a /usr/lib/sysusers.d/. "$w/sysusers/"
 mount --bind "$w/etc" /etc && mount --bind "$w/opt" /opt && mount --bind "$w/sysusers" /usr/lib/sysusers.d
 mount -t tmpfs posagent-test /var/lib && mount -t tmpfs posagent-test /usr/local/bin
+# systemd, as far as install.sh sees it: `restart` starts the service's program as posagent, as the unit would;
+# with BREAK_NEW_VERSION set, only the first build starts (a release that does not start on this till).
+mount -t tmpfs posagent-test /run && mkdir -p /run/systemd/system
+cat >/usr/local/bin/systemctl <<'FAKE'
+#!/bin/sh
+[ "$1" = restart ] || exit 0
+[ -z "$BREAK_NEW_VERSION" ] || [ -e /opt/posagent/venv/first-build ] || exit 1
+runuser -u posagent -- /opt/posagent/venv/bin/posagent --help >/dev/null
+FAKE
+chmod 755 /usr/local/bin/systemctl
 mkdir -m 0700 /opt/closed && ln -s /usr/bin/python3.11 /opt/closed/python3.11
 cd /
 echo "== refused"; bash "$src/deploy/install.sh" --python /opt/closed/python3.11 || echo "exit $?"
 test -e /opt/posagent || echo "no /opt/posagent"
 echo "== install"; bash "$src/deploy/install.sh" --python /usr/bin/python3.11 2>/dev/null
 touch /opt/posagent/venv/first-build
+echo "== broken upgrade"; BREAK_NEW_VERSION=1 bash "$src/deploy/install.sh" --python /usr/bin/python3 || echo "exit $?"
+test -e /opt/posagent/venv/first-build && echo "first build runs again"
 echo "== upgrade"; bash "$src/deploy/install.sh" --python /usr/bin/python3 2>/dev/null
 test -e /opt/posagent/venv.previous/first-build && echo "previous kept"
 echo "== doctor"; runuser -u posagent -- /usr/local/bin/posagent --help >/dev/null && echo "posagent runs it"
@@ -350,6 +362,9 @@ def test_a_real_install_refuses_upgrades_and_rolls_back_as_the_service_account(
     assert "FAIL  interpreter  posagent cannot run /opt/posagent/venv/bin/python3" in doctor, doctor
     assert "Permission denied; /opt/closed is closed to it" in doctor and "--python /usr/bin/python3.11" in doctor
     assert "rolled back" in out and "first build back" in out
+    broken = out.split("== broken upgrade")[1].split("== upgrade")[0]
+    assert "exit 1" in broken and "first build runs again" in broken
+    assert "the new version did not start (journalctl -u posagent -n 100): the previous one runs again" in done.stderr
 
 
 def test_the_unit_verifies(tmp_path: Path) -> None:
