@@ -10,7 +10,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -368,8 +367,11 @@ def test_a_real_install_refuses_upgrades_and_rolls_back_as_the_service_account(
 
 
 def test_the_unit_verifies(tmp_path: Path) -> None:
-    # The unit as installed, pointed at this checkout's posagent so the ExecStart check finds a binary.
-    posagent = Path(sys.executable).parent / "posagent"
+    # The unit as installed, pointed at an executable so the ExecStart check finds one (a venv made by
+    # `./run setup` without the editable install has no bin/posagent).
+    posagent = tmp_path / "posagent"
+    posagent.write_text("#!/bin/sh\n")
+    posagent.chmod(0o755)
     unit = (ROOT / "agent.service").read_text().replace("/opt/posagent/venv/bin/posagent", str(posagent))
     unit = unit.replace("User=posagent", "User=root").replace("Group=posagent", "Group=root")
     path = tmp_path / "posagent.service"
