@@ -52,6 +52,11 @@ say() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] error: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = "0" ] || die "run as root (sudo $0)"
+if [ -z "$root" ]; then  # one installer at a time on this PC: two would build into one venv.new, or swap twice
+    lock_file=/run/lock/posagent-install.lock
+    exec 9>>"$lock_file" || die "cannot open the lock $lock_file"
+    flock -n 9 || die "another deploy/install.sh is running on this PC (lock $lock_file): wait for it to finish"
+fi
 root="${root%/}"
 [ -z "$root" ] || root="$(realpath -m "$root")"  # absolute: the venv's scripts name it, relocate_venv.py finds it
 etc="$root/etc/posagent"

@@ -321,6 +321,8 @@ FAKE
 chmod 755 /usr/local/bin/systemctl
 mkdir -m 0700 /opt/closed && ln -s /usr/bin/python3.11 /opt/closed/python3.11
 cd /
+mkdir -p /run/lock
+echo "== locked"; flock /run/lock/posagent-install.lock bash "$src/deploy/install.sh" || echo "exit $?"
 echo "== refused"; bash "$src/deploy/install.sh" --python /opt/closed/python3.11 || echo "exit $?"
 test -e /opt/posagent || echo "no /opt/posagent"
 echo "== install"; bash "$src/deploy/install.sh" --python /usr/bin/python3.11 2>/dev/null
@@ -352,6 +354,8 @@ def test_a_real_install_refuses_upgrades_and_rolls_back_as_the_service_account(
                           env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
+    locked = out.split("== locked")[1].split("== refused")[0]  # another installer holds the lock
+    assert "exit 1" in locked and "another deploy/install.sh is running on this PC" in done.stderr
     refused = out.split("== refused")[1].split("== install")[0]
     assert "exit 1" in refused and "no /opt/posagent" in refused
     assert "the service account posagent (not created yet: tried as nobody) cannot run" in done.stderr
