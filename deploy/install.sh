@@ -11,8 +11,9 @@
 # Options:
 #   --root DIR        install below DIR instead of /
 #   --user NAME       service account (default posagent)
-#   --python PATH     Python >= 3.11 for the virtualenv (default: python3.11 or python3); the service
-#                     account must be able to run it (checked first: nothing changes if it cannot)
+#   --python PATH     Python >= 3.11 for the virtualenv (default: /usr/bin/python3.11, /usr/bin/python3, else
+#                     python3.11 or python3 on PATH); the service account must be able to run it (checked
+#                     first: nothing changes if it cannot)
 #   --skip-venv       do not (re)build /opt/posagent/venv (tests, offline upgrades of config only)
 #   --no-start        install and enable, but do not start the service
 #   --rollback        swap /opt/posagent/venv.previous (kept by the last upgrade) back in, restart
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
         --skip-venv) skip_venv=1; shift ;;
         --no-start) start=0; shift ;;
         --rollback) rollback=1; shift ;;
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -153,11 +154,15 @@ fi
 # Before anything changes: an interpreter the service account can run.
 if [ "$skip_venv" = "0" ]; then
     if [ -z "$python" ]; then
-        python="$(command -v python3.11 || command -v python3 || true)"
+        # Debian's first: root's PATH may lead to a pyenv or conda build under /root that the service cannot run.
+        for candidate in /usr/bin/python3.11 /usr/bin/python3 "$(command -v python3.11)" "$(command -v python3)"; do
+            if [ -n "$candidate" ] && [ -x "$candidate" ]; then python="$candidate"; break; fi
+        done
         [ -n "$python" ] || die "Python >= 3.11 not found; $python_fix"
     elif [ "${python#*/}" = "$python" ]; then
-        python="$(command -v "$python" || true)"
-        [ -n "$python" ] || die "Python $python not found on PATH; $python_fix"
+        found="$(command -v "$python" || true)"
+        [ -n "$found" ] || die "Python $python not found on PATH; $python_fix"
+        python="$found"
     fi
     python="$(realpath -s "$python")"  # absolute, symlinks kept: the virtualenv names this path
     check_interpreter "$python"

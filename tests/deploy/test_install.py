@@ -288,6 +288,22 @@ def test_an_interrupted_upgrade_leaves_the_running_venv_as_it_was(
     assert tree(root / "opt/posagent") == before
 
 
+def test_without_python_debian_s_is_chosen_before_root_s_path(tmp_path: Path, open_dir: Path) -> None:
+    # root's PATH leads first to a pyenv-like python3.11 that does not work for anyone else.
+    shims = open_dir / "shims"
+    shims.mkdir()
+    (shims / "python3.11").write_text("#!/bin/sh\nexit 1\n")
+    (shims / "python3.11").chmod(0o755)
+    target = tmp_path / "image"
+    done = subprocess.run(["bash", str(INSTALL), "--root", str(target), "--no-start"], capture_output=True, text=True,
+                          timeout=600, check=False, env={**os.environ, "PATH": f"{shims}:{os.environ['PATH']}"})  # fmt: skip
+    try:
+        assert done.returncode == 0, done.stderr
+        assert f"building {target}/opt/posagent/venv.new with /usr/bin/python3.11" in done.stdout
+    finally:
+        subprocess.run(["bash", str(UNINSTALL), "--root", str(target), "--purge"], check=False, capture_output=True)
+
+
 def test_rollback_without_a_previous_version_changes_nothing(running: tuple[Path, str, dict[str, object]]) -> None:
     root, user, before = running
     done = subprocess.run(["bash", str(INSTALL), "--root", str(root), "--user", user, "--rollback"],
