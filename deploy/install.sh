@@ -122,7 +122,31 @@ check_interpreter() {  # refuse, before anything changes, an interpreter the ser
     fi
     if [ -n "$root" ]; then
         say "$py runs as $who on this host; the image must have it at the same path, with the same modes"
+        image_path_check "$py"
     fi
+}
+# Under --root: the image's own copy of the interpreter's path, judged from its modes (no process can run as the
+# image's account inside DIR). Symlinks inside DIR are not followed: only the directories on the literal path.
+image_path_check() {
+    local py="$1" dir="" part ids uid gid mode owner group bit
+    local -a parts
+    if [ ! -e "$root$py" ] && [ ! -L "$root$py" ]; then
+        say "warning: the image has no $py yet: the service will not start until it does (install python3.11 in it)"
+        return
+    fi
+    ids="$(account_ids)"
+    uid="${ids%%:*}"
+    gid="${ids##*:}"
+    IFS=/ read -ra parts <<<"${py#/}"
+    for part in "${parts[@]:0:${#parts[@]}-1}"; do
+        dir="$dir/$part"
+        [ ! -L "$root$dir" ] && [ -d "$root$dir" ] || continue
+        read -r mode owner group <<<"$(stat -c '%a %u %g' "$root$dir")"
+        if [ -n "$uid" ] && [ "$owner" = "$uid" ]; then bit=$(( 8#$mode >> 6 & 1 ))
+        elif [ -n "$gid" ] && [ "$group" = "$gid" ]; then bit=$(( 8#$mode >> 3 & 1 ))
+        else bit=$(( 8#$mode & 1 )); fi
+        [ "$bit" = "1" ] || die "in the image, $dir (mode $mode) is closed to $user: it could not run $py. Nothing was changed; $python_fix"
+    done
 }
 swap_dirs() { "$1" "$src/deploy/swap_dirs.py" "$2" "$3"; }  # python, a, b: exchanged in one step
 verify_venv() {  # the agent imports and its command line starts, as the service will run it

@@ -236,6 +236,18 @@ def test_a_python_the_service_user_cannot_run_is_refused_before_anything_changes
     assert "--python /usr/bin/python3.11" in line and "Traceback" not in done.stderr
 
 
+def test_staging_judges_the_image_s_own_path_to_the_interpreter(tmp_path: Path, untouched_host: None) -> None:
+    target = tmp_path / "image"
+    (target / "usr/bin").mkdir(parents=True)
+    (target / "usr").chmod(0o700)  # a broken image: only root may enter its /usr
+    (target / "usr/bin/python3.11").symlink_to(DEBIAN_PYTHON)
+    before = tree(target)
+    done = subprocess.run(["bash", str(INSTALL), "--root", str(target), "--python", DEBIAN_PYTHON],
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode != 0 and "in the image, /usr (mode 700) is closed to posagent" in done.stderr
+    assert tree(target) == before
+
+
 def test_refused_over_an_existing_install_too(running: tuple[Path, str, dict[str, object]], open_dir: Path) -> None:
     root, user, before = running
     closed = open_dir / "closed"
