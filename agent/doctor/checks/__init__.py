@@ -17,6 +17,7 @@ from agent.doctor.checks.ecr import check_callback, check_ecr
 from agent.doctor.checks.files import check_keys
 from agent.doctor.checks.fleet import check_fleet
 from agent.doctor.checks.gateway import check_clock, check_gateway, check_signature
+from agent.doctor.checks.interpreter import check_interpreter
 from agent.doctor.checks.permissions import check_permissions
 from agent.doctor.checks.status_page import check_status_page
 from agent.doctor.checks.systemd import check_systemd
@@ -49,6 +50,7 @@ CHECKS: tuple[Check, ...] = (
     Check("scanners", check_scanners),
     Check("camera", check_camera),
     Check("permissions", check_permissions),
+    Check("interpreter", check_interpreter, needs_config=False),
     Check("systemd", check_systemd, needs_config=False),
 )
 

@@ -68,8 +68,9 @@ def judge_outbox(stats: Stats, max_pending: int) -> Finding:
 
 
 def service_identity(ctx: Context) -> Identity:
-    """Permissions are judged for the service user when it exists here, else for whoever runs the doctor."""
-    return Identity.user(ctx.service_user) or Identity.current()
+    """Permissions are judged for the service user when it exists here and the config is the service's, else
+    for whoever runs the doctor (who runs a development config)."""
+    return (Identity.user(ctx.service_user) if ctx.judges_service else None) or Identity.current()
 
 
 def judge_state_dir(state_dir: Path, who: Identity) -> Finding:

@@ -34,16 +34,19 @@ def judge_secret_mode(name: str, path: Path, mode: int, *, group_tolerated: bool
     return None
 
 
-def _owner_note(name: str, path: Path, info: os.stat_result, service_user: str) -> Finding | None:
-    """A 0600 file the service user does not own is a file the service cannot read."""
+def _owner_note(name: str, path: Path, info: os.stat_result, ctx: Context) -> Finding | None:
+    """A 0600 file the service user does not own is a file the service cannot read (in the service's config:
+    a development config is read by whoever runs it, and the read above already succeeded)."""
+    if not ctx.judges_service:
+        return None
     try:
-        service_uid = pwd.getpwnam(service_user).pw_uid
+        service_uid = pwd.getpwnam(ctx.service_user).pw_uid
     except KeyError:
         return None  # not installed as a service here: nothing to compare with
     if info.st_uid == service_uid:
         return None
-    return fail(name, f"{path} is owned by uid {info.st_uid}, not by {service_user}: the service cannot read it",
-                f"chown {service_user} {path}")  # fmt: skip
+    return fail(name, f"{path} is owned by uid {info.st_uid}, not by {ctx.service_user}: the service cannot read it",
+                f"chown {ctx.service_user} {path}")  # fmt: skip
 
 
 def check_file(
@@ -67,7 +70,7 @@ def check_file(
         return fail(name, f"{what} {path} is not usable: {exc}", "replace it with the right file")
     if mode_finding is not None:
         return mode_finding
-    if secret and (note := _owner_note(name, path, info, ctx.service_user)) is not None:
+    if secret and (note := _owner_note(name, path, info, ctx)) is not None:
         return note
     return ok(name, f"{what} {path} present" + (", mode 0600" if secret else "") + ", parses")
 

@@ -55,6 +55,9 @@ def under_systemd() -> bool:
 def check_systemd(
     ctx: Context, *, run: Runner = _systemctl, booted: Callable[[], bool] = under_systemd
 ) -> list[Finding]:
+    if not ctx.judges_service:
+        return [ok(NAME, f"development config: the {ctx.service_unit} unit runs the one in /etc/posagent, not this "
+                         "one (not checked)")]  # fmt: skip
     if not booted():
         return [warn(NAME, "not under systemd (no systemctl or /run/systemd/system): the agent is not supervised",
                      "on the store PC, install the service: sudo deploy/install.sh")]  # fmt: skip

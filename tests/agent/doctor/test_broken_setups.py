@@ -66,11 +66,36 @@ def test_world_readable_private_key_fails_with_chmod_fix(setup: Setup) -> None:
 
 def test_secret_files_the_service_user_does_not_own_fail(setup: Setup) -> None:
     service = pwd.getpwnam("nobody")  # stands for posagent: the files belong to the user running the tests
-    report = run_doctor(context=Context(setup.config, service_user=service.pw_name), only=["keys"])
+    report = run_doctor(context=Context(setup.config, service_user=service.pw_name, production=True), only=["keys"])
     found = {f.name: f for f in report.findings}
     assert found["key.app_private"].status == "FAIL" and "not by nobody" in found["key.app_private"].message
     assert found["key.app_private"].fix == f"chown nobody {setup.root / 'keys' / 'app_private_key.pem'}"
     assert found["key.alipay_public"].status == "OK"  # a public key may belong to anyone
+
+
+def test_a_development_config_is_not_judged_as_the_service_user(setup: Setup) -> None:
+    # The demo's case: its files belong to whoever runs it, and a service user exists on the PC (nobody stands
+    # for posagent). A config outside /etc/posagent is not the service's: owners are not held against it.
+    report = run_doctor(context=Context(setup.config, service_user="nobody"))
+    failures = {f.name: f.message for f in report.findings if f.status == "FAIL"}
+    assert failures == {}
+    found = {f.name: f for f in report.findings}
+    assert found["state_dir"].status == "OK" and "nobody" not in found["state_dir"].message
+    assert "development config" in found["interpreter"].message and "development config" in found["systemd"].message
+
+
+def test_the_same_files_under_the_service_config_are_judged_as_the_service_user(setup: Setup) -> None:
+    report = run_doctor(context=Context(setup.config, service_user="nobody", production=True))
+    failures = {f.name for f in report.findings if f.status == "FAIL"}
+    assert {"key.app_private", "key.ecr_token", "key.outbox", "state_dir"} <= failures
+
+
+@pytest.mark.parametrize(("path", "service"), [
+    ("/etc/posagent/agent.toml", True), ("/etc/posagent/../posagent/agent.toml", True),
+    ("/etc/posagent-old/agent.toml", False), ("var/demo/agent.toml", False), ("/home/dev/pos/agent.toml", False),
+])
+def test_the_service_config_is_the_one_under_etc_posagent(path: str, service: bool) -> None:
+    assert Context(Path(path)).judges_service is service
 
 
 def test_gateway_down_fails_reachability_and_skips_what_needs_it(setup: Setup) -> None:

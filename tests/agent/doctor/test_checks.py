@@ -97,7 +97,7 @@ def test_systemd_unit_states() -> None:
 
 
 def test_systemd_check_asks_systemctl_or_says_it_is_not_there(tmp_path: Path) -> None:
-    ctx = Context(tmp_path / "agent.toml")
+    ctx = Context(tmp_path / "agent.toml", production=True)
     asked: list[list[str]] = []
 
     def systemctl(args: list[str]) -> str:
@@ -108,6 +108,8 @@ def test_systemd_check_asks_systemctl_or_says_it_is_not_there(tmp_path: Path) ->
     assert finding.status == "FAIL" and asked[0][:2] == ["show", "posagent"]
     [outside] = check_systemd(ctx, run=systemctl, booted=lambda: False)
     assert outside.status == "WARN" and "not under systemd" in outside.message
+    [development] = check_systemd(Context(tmp_path / "agent.toml"), run=systemctl, booted=lambda: True)
+    assert development.status == "OK" and "development config" in development.message and len(asked) == 1
 
 
 def test_a_check_that_raises_is_a_failure_not_a_crash(tmp_path: Path) -> None:

@@ -118,7 +118,7 @@ def test_unknown_socket_group_and_a_service_user_outside_it(setup: Setup) -> Non
     group = next(line.split(":")[0] for line in Path("/etc/group").read_text().splitlines()
                  if line.split(":")[2] not in ("0", "65534"))  # fmt: skip
     setup.edit_config('unix_group = "no-such-group-x"', f'unix_group = "{group}"')
-    report = run_doctor(context=Context(setup.config, service_user="nobody"), only=["ecr"])
+    report = run_doctor(context=Context(setup.config, service_user="nobody", production=True), only=["ecr"])
     finding = next(f for f in report.findings if f.name == "ecr.group")
     assert finding.status == "FAIL" and f"nobody is not a member of group {group!r}" in finding.message
     assert finding.fix == f"run: usermod -aG {group} nobody, then restart the agent"
