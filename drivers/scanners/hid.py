@@ -17,10 +17,15 @@ from typing import Protocol
 
 from drivers.scanners.base import Backoff, DeviceWorker, EventSink
 from drivers.scanners.events import DeviceState, DeviceWarning, ScanEvent, SourceKind
-from drivers.scanners.framing import Code, FrameResult, FramingConfig
+from drivers.scanners.framing import Code, FrameResult, FramingConfig, with_gap_default
 from drivers.scanners.hid_keymap import HidDecoder
 
 _MAX_WAIT = 0.25  # select() wait when idle: few wake-ups, and bounds how fast stop() is noticed
+# A keyboard-wedge scanner types a code in one go, each character a press and a release report
+# (plus Shift) at the USB keyboard polling rate (up to 10 ms per report), slower with a
+# "keystroke delay" set in the scanner (typically 20-40 ms). 200 ms between two characters is
+# beyond that, and under the fastest re-scan a cashier can make: the line was cut short.
+DEFAULT_INTER_CHAR_GAP = 0.2
 
 
 class KeyEvent(Protocol):
@@ -60,7 +65,7 @@ class HidScanner(DeviceWorker):
         open_device: Callable[[str], InputDevice] = open_evdev_device,
     ) -> None:
         super().__init__(path, sink)
-        self.framing = framing or FramingConfig()
+        self.framing = with_gap_default(framing, DEFAULT_INTER_CHAR_GAP)
         self.grab = grab
         self._backoff = backoff or Backoff()
         self._open_device = open_device
@@ -89,6 +94,7 @@ class HidScanner(DeviceWorker):
 
     def _read_until_lost(self, device: InputDevice) -> None:
         decoder = HidDecoder(self.framing)
+        read_before = time.monotonic()  # events read next arrived after this (the previous read)
         while not self._stopping.is_set():
             deadline = decoder.deadline()
             wait = _MAX_WAIT if deadline is None else min(_MAX_WAIT, max(0.0, deadline - time.monotonic()))
@@ -97,8 +103,9 @@ class HidScanner(DeviceWorker):
             now = time.monotonic()
             if readable:
                 for event in device.read():
-                    results += decoder.feed(event.type, event.code, event.value, now)
-            results += decoder.tick(time.monotonic())
+                    results += decoder.feed(event.type, event.code, event.value, now, read_before)
+            read_before = time.monotonic()
+            results += decoder.tick(read_before)
             self._publish(results)
 
     def _publish(self, results: list[FrameResult]) -> None:

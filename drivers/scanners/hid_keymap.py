@@ -72,8 +72,14 @@ class HidDecoder:
         self._chords: set[int] = set()
         self._caps_lock = False
 
-    def feed(self, event_type: int, code: int, value: int, now: float) -> list[FrameResult]:
-        """One evdev event (type, code, value). Non-key events (EV_SYN, EV_MSC) are ignored."""
+    @property
+    def fragments_dropped(self) -> int:
+        return self._framer.fragments_dropped
+
+    def feed(self, event_type: int, code: int, value: int, now: float,
+             arrived_after: float | None = None) -> list[FrameResult]:  # fmt: skip
+        """One evdev event (type, code, value). Non-key events (EV_SYN, EV_MSC) are ignored.
+        `now` and `arrived_after` as in `Framer.feed`."""
         if event_type != EV_KEY:
             return []
         if code in (KEY_LEFTSHIFT, KEY_RIGHTSHIFT):
@@ -90,9 +96,9 @@ class HidDecoder:
         if code in IGNORED_KEYS:
             return []
         if code in (KEY_ENTER, KEY_KPENTER):
-            return self._framer.feed(b"\n", now)
+            return self._framer.feed(b"\n", now, arrived_after)
         text = None if self._chords else key_to_text(code, shift=bool(self._shift_keys), caps_lock=self._caps_lock)
-        return self._framer.feed((text or SUBSTITUTE).encode(), now)
+        return self._framer.feed((text or SUBSTITUTE).encode(), now, arrived_after)
 
     def tick(self, now: float) -> list[FrameResult]:
         return self._framer.tick(now)

@@ -14,7 +14,13 @@ import serial  # pyserial
 
 from drivers.scanners.base import Backoff, DeviceWorker, EventSink
 from drivers.scanners.events import DeviceState, DeviceWarning, ScanEvent, SourceKind
-from drivers.scanners.framing import Code, Framer, FrameResult, FramingConfig
+from drivers.scanners.framing import Code, Framer, FrameResult, FramingConfig, with_gap_default
+
+# A scanner sends a code as one burst: about 1 ms per character at 9600 baud (8 ms at 1200), a
+# USB CDC-ACM scanner in one or two USB packets. 100 ms is many character times even on a slow
+# line, and well under the fastest re-scan a cashier can make (a few hundred ms): a longer pause
+# inside a line means a read was cut short.
+DEFAULT_INTER_CHAR_GAP = 0.1
 
 # How long one read waits for bytes. Short while a code is pending (idle timeouts fire on time),
 # longer when idle (few wake-ups on a quiet till; also bounds how fast stop() is noticed).
@@ -36,7 +42,7 @@ class SerialScanner(DeviceWorker):
     ) -> None:
         super().__init__(path, sink)
         self.baudrate = baudrate
-        self.framing = framing or FramingConfig()
+        self.framing = with_gap_default(framing, DEFAULT_INTER_CHAR_GAP)
         self._backoff = backoff or Backoff()
 
     def _run(self) -> None:
@@ -57,13 +63,15 @@ class SerialScanner(DeviceWorker):
 
     def _read_until_lost(self, port: serial.Serial) -> None:
         framer = Framer(self.framing)
+        read_before = time.monotonic()  # bytes read next arrived after this (the previous read)
         while not self._stopping.is_set():
             wait = _IDLE_WAIT if framer.deadline() is None else _PENDING_WAIT
             if port.timeout != wait:
                 port.timeout = wait  # a termios call: only when it changes
             data = port.read(max(1, port.in_waiting))
             now = time.monotonic()
-            results = framer.feed(data, now) if data else []
+            results = framer.feed(data, now, arrived_after=read_before) if data else []
+            read_before = now
             deadline = framer.deadline()
             if deadline is not None and now >= deadline:
                 results += framer.tick(now)

@@ -176,3 +176,28 @@ def test_backoff_grows_and_its_default_cap_bounds_replug_recovery_well_under_2_s
     assert max(delays) <= 0.5  # a replugged scanner is retried at most half a second later
     backoff.reset()
     assert backoff.next_delay() <= 0.055
+
+
+def test_a_cut_read_then_the_full_code_within_a_second_gives_the_code_alone(
+    sim: SerialScannerSimulator, collector: Collector
+) -> None:
+    scanner = start(sim, collector)  # the serial default gap (100 ms)
+    try:
+        sim.scan_after_cut_read(PAYMENT_CODE, fragment_chars=8, pause=0.3)
+        sim.scan("VIP0001234")  # and the reader goes on as usual
+        collector.wait_scans(2)
+    finally:
+        scanner.stop()
+    assert [s.code for s in collector.scans()] == [PAYMENT_CODE, "VIP0001234"]
+    [warning] = collector.warnings()
+    assert "fragment dropped" in warning.reason and PAYMENT_CODE[:8] not in warning.reason
+
+
+def test_the_gap_is_configurable(sim: SerialScannerSimulator, collector: Collector) -> None:
+    scanner = start(sim, collector, FramingConfig(inter_char_gap=2.0))  # a scanner set to pause between characters
+    try:
+        sim.scan_after_cut_read(PAYMENT_CODE, fragment_chars=8, pause=0.3)
+        collector.wait_scans(1)
+    finally:
+        scanner.stop()
+    assert [s.code for s in collector.scans()] == [PAYMENT_CODE[:8] + PAYMENT_CODE]  # within 2 s: one line
