@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
     framing.add_argument("--prefix", default="", help="prefix the scanner is programmed to send")
     framing.add_argument("--suffix", default="", help="suffix the scanner is programmed to send")
     framing.add_argument("--inter-char-gap", type=_gap, metavar="SECONDS",
-                         help="a longer pause inside a line drops it as a cut read (default 0.1 serial, 0.2 hid)")
+                         help="a longer pause inside a line drops it as a cut read (default 0.05 serial, 0.2 hid)")
     framing.add_argument("--decoder", choices=sorted(DECODERS), default="zxing", help="camera/image decoder")
     classes = parser.add_argument_group("classification")
     classes.add_argument("--card-prefix", action="append", default=[], help="membership card number prefix")

@@ -98,14 +98,17 @@ class HidScanner(DeviceWorker):
         while not self._stopping.is_set():
             deadline = decoder.deadline()
             wait = _MAX_WAIT if deadline is None else min(_MAX_WAIT, max(0.0, deadline - time.monotonic()))
+            started = time.monotonic()
             readable, _, _ = select.select([device.fd], [], [], wait)
             results: list[FrameResult] = []
             now = time.monotonic()
             if readable:
                 for event in device.read():
                     results += decoder.feed(event.type, event.code, event.value, now, read_before)
-            read_before = time.monotonic()
-            results += decoder.tick(read_before)
+                read_before = time.monotonic()
+            else:  # quiet for the whole wait (not up to a late return)
+                read_before = min(now, started + wait)
+            results += decoder.tick(time.monotonic())
             self._publish(results)
 
     def _publish(self, results: list[FrameResult]) -> None:

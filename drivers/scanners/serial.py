@@ -17,10 +17,10 @@ from drivers.scanners.events import DeviceState, DeviceWarning, ScanEvent, Sourc
 from drivers.scanners.framing import Code, Framer, FrameResult, FramingConfig, with_gap_default
 
 # A scanner sends a code as one burst: about 1 ms per character at 9600 baud (8 ms at 1200), a
-# USB CDC-ACM scanner in one or two USB packets. 100 ms is many character times even on a slow
-# line, and well under the fastest re-scan a cashier can make (a few hundred ms): a longer pause
-# inside a line means a read was cut short.
-DEFAULT_INTER_CHAR_GAP = 0.1
+# USB CDC-ACM scanner in one or two USB packets. 50 ms (the pause that ends a code without a
+# terminator, FramingConfig.idle_timeout) is several character times even on a slow line, and far
+# under the fastest re-scan a cashier can make: a longer pause inside a line means a cut read.
+DEFAULT_INTER_CHAR_GAP = 0.05
 
 # How long one read waits for bytes. Short while a code is pending (idle timeouts fire on time),
 # longer when idle (few wake-ups on a quiet till; also bounds how fast stop() is noticed).
@@ -68,10 +68,12 @@ class SerialScanner(DeviceWorker):
             wait = _IDLE_WAIT if framer.deadline() is None else _PENDING_WAIT
             if port.timeout != wait:
                 port.timeout = wait  # a termios call: only when it changes
+            started = time.monotonic()
             data = port.read(max(1, port.in_waiting))
             now = time.monotonic()
             results = framer.feed(data, now, arrived_after=read_before) if data else []
-            read_before = now
+            # An empty read proves the line quiet for its whole wait, not up to a late return.
+            read_before = now if data else min(now, started + wait)
             deadline = framer.deadline()
             if deadline is not None and now >= deadline:
                 results += framer.tick(now)
