@@ -358,3 +358,26 @@ def test_usb_stall_reports_the_confirmed_bytes(monkeypatch: pytest.MonkeyPatch) 
 def test_usb_printer_not_on_that_port_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(PrinterUnavailable, match="cannot open"):
         open_usb(monkeypatch, FakeUsbPrinter(), UsbAddress(bus=2, port_path=(9,)))
+
+
+class AnsweringUsbDevice(FakeUsbPrinter):
+    """Answers each DLE EOT it is sent with `answer` (nothing is waiting before that)."""
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def write(self, endpoint: int, data: bytes, timeout: int) -> int:
+        if DLE_EOT in bytes(data):
+            self.replies.append(self.answer)
+        return super().write(endpoint, data, timeout)
+
+
+@pytest.mark.parametrize(("answer", "problem"), [(b"\x12", None), (b"\x00", Problem.NOT_ESCPOS),
+                                                 (b"\x12\x0c\x00", Problem.NOT_ESCPOS)])  # fmt: skip
+def test_usb_replies_are_checked_for_the_fixed_bits_too(monkeypatch: pytest.MonkeyPatch, answer: bytes,
+                                                        problem: Problem | None) -> None:  # fmt: skip
+    transport = open_usb(monkeypatch, AnsweringUsbDevice(answer), UsbAddress(bus=1, port_path=(1, 4)))
+    status = Printer(transport).status()
+    assert status.problem is problem
+    transport.close()
