@@ -21,6 +21,9 @@ from drivers.scanners.framing import Code, FrameResult, FramingConfig, with_gap_
 from drivers.scanners.hid_keymap import HidDecoder
 
 _MAX_WAIT = 0.25  # select() wait when idle: few wake-ups, and bounds how fast stop() is noticed
+# While a line is pending, short waits: a pause inside it is measured from the last quiet wait,
+# so a long wait would hide up to its length of a pause (a cut read joined to the next code).
+_PENDING_WAIT = 0.01
 # A keyboard-wedge scanner types a code in one go, each character a press and a release report
 # (plus Shift) at the USB keyboard polling rate (up to 10 ms per report), slower with a
 # "keystroke delay" set in the scanner (typically 20-40 ms). 200 ms between two characters is
@@ -97,7 +100,7 @@ class HidScanner(DeviceWorker):
         read_before = time.monotonic()  # events read next arrived after this (the previous read)
         while not self._stopping.is_set():
             deadline = decoder.deadline()
-            wait = _MAX_WAIT if deadline is None else min(_MAX_WAIT, max(0.0, deadline - time.monotonic()))
+            wait = _MAX_WAIT if deadline is None else min(_PENDING_WAIT, max(0.0, deadline - time.monotonic()))
             started = time.monotonic()
             readable, _, _ = select.select([device.fd], [], [], wait)
             results: list[FrameResult] = []
