@@ -52,7 +52,8 @@ class FramingConfig:
     idle_timeout: float = 0.05  # ends a code when terminator is NONE
     partial_timeout: float = 1.0  # a started line with no terminator this long is dropped
     # A pause inside a line longer than this ends it as a fragment (terminated framing only; with
-    # NONE, idle_timeout is that pause). None = no such check; each transport sets its default.
+    # NONE, idle_timeout is that pause). None = the transport's default: BYTE_STREAM_GAP for bytes
+    # (serial), hid_keymap.KEYSTROKE_GAP for key events.
     inter_char_gap: float | None = None
     fragment_warning_interval: float = 60.0  # at most one fragment warning this often; all are counted
     prefix: bytes = b""  # stripped when present
@@ -60,6 +61,13 @@ class FramingConfig:
     aim_ids: bool = True  # strip and report AIM `]Xn` identifiers
     max_length: int = 512  # bytes per code, terminator excluded
     encoding: str = "utf-8"
+
+
+# A scanner sends a code as one burst: about 1 ms per character at 9600 baud (8 ms at 1200), a
+# USB CDC-ACM scanner in one or two USB packets. 50 ms (as idle_timeout, the pause that ends a
+# code without a terminator) is several character times even on a slow line, and far under the
+# fastest re-scan a cashier can make: a longer pause inside a line means a cut read.
+BYTE_STREAM_GAP = 0.05
 
 
 def with_gap_default(config: FramingConfig | None, gap: float) -> FramingConfig:
@@ -90,7 +98,7 @@ class Framer:
     """Feed bytes with `feed(data, now)`, call `tick(now)` by `deadline()`; both return results."""
 
     def __init__(self, config: FramingConfig | None = None) -> None:
-        self.config = config or FramingConfig()
+        self.config = with_gap_default(config, BYTE_STREAM_GAP)
         self._buffer = bytearray()
         self._overflowed = False  # discarding an over-long line until its terminator
         self._last_byte_at = 0.0
@@ -127,8 +135,8 @@ class Framer:
 
     def _end_cut_line(self, first_byte_at: float, now: float) -> list[FrameResult]:
         """Drops the pending line when `first_byte_at` comes after a pause longer than the gap."""
-        gap = self.config.inter_char_gap
-        if gap is None or self.config.terminator is Terminator.NONE or first_byte_at - self._last_byte_at <= gap:
+        gap = self.config.inter_char_gap or BYTE_STREAM_GAP
+        if self.config.terminator is Terminator.NONE or first_byte_at - self._last_byte_at <= gap:
             return []
         if self._overflowed:  # the tail of an over-long line, already reported: it ends here
             self._overflowed = False

@@ -18,17 +18,13 @@ from typing import Protocol
 from drivers.scanners.base import Backoff, DeviceWorker, EventSink
 from drivers.scanners.events import DeviceState, DeviceWarning, ScanEvent, SourceKind
 from drivers.scanners.framing import Code, FrameResult, FramingConfig, with_gap_default
-from drivers.scanners.hid_keymap import HidDecoder
+from drivers.scanners.hid_keymap import KEYSTROKE_GAP, HidDecoder
 
 _MAX_WAIT = 0.25  # select() wait when idle: few wake-ups, and bounds how fast stop() is noticed
 # While a line is pending, short waits: a pause inside it is measured from the last quiet wait,
 # so a long wait would hide up to its length of a pause (a cut read joined to the next code).
 _PENDING_WAIT = 0.01
-# A keyboard-wedge scanner types a code in one go, each character a press and a release report
-# (plus Shift) at the USB keyboard polling rate (up to 10 ms per report), slower with a
-# "keystroke delay" set in the scanner (typically 20-40 ms). 200 ms between two characters is
-# beyond that, and under the fastest re-scan a cashier can make: the line was cut short.
-DEFAULT_INTER_CHAR_GAP = 0.2
+DEFAULT_INTER_CHAR_GAP = KEYSTROKE_GAP
 
 
 class KeyEvent(Protocol):

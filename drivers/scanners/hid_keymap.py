@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from drivers.scanners.framing import Framer, FrameResult, FramingConfig, Terminator
+from drivers.scanners.framing import Framer, FrameResult, FramingConfig, Terminator, with_gap_default
+
+# A keyboard-wedge scanner types a code in one go, each character a press and a release report
+# (plus Shift) at the USB keyboard polling rate (up to 10 ms per report), slower with a
+# "keystroke delay" set in the scanner (typically 20-40 ms). 200 ms between two characters is
+# beyond that, and under the fastest re-scan a cashier can make: the line was cut short.
+KEYSTROKE_GAP = 0.2
 
 EV_KEY = 0x01
 KEY_UP, KEY_DOWN, KEY_REPEAT = 0, 1, 2
@@ -66,7 +72,7 @@ class HidDecoder:
     """Key events in, codes out. Enter ends a code; the framer does the rest (prefix, AIM, checks)."""
 
     def __init__(self, config: FramingConfig | None = None) -> None:
-        base = config or FramingConfig()
+        base = with_gap_default(config, KEYSTROKE_GAP)
         self._framer = Framer(dataclasses.replace(base, terminator=Terminator.LF))
         self._shift_keys: set[int] = set()
         self._chords: set[int] = set()

@@ -14,13 +14,9 @@ import serial  # pyserial
 
 from drivers.scanners.base import Backoff, DeviceWorker, EventSink
 from drivers.scanners.events import DeviceState, DeviceWarning, ScanEvent, SourceKind
-from drivers.scanners.framing import Code, Framer, FrameResult, FramingConfig, with_gap_default
+from drivers.scanners.framing import BYTE_STREAM_GAP, Code, Framer, FrameResult, FramingConfig, with_gap_default
 
-# A scanner sends a code as one burst: about 1 ms per character at 9600 baud (8 ms at 1200), a
-# USB CDC-ACM scanner in one or two USB packets. 50 ms (the pause that ends a code without a
-# terminator, FramingConfig.idle_timeout) is several character times even on a slow line, and far
-# under the fastest re-scan a cashier can make: a longer pause inside a line means a cut read.
-DEFAULT_INTER_CHAR_GAP = 0.05
+DEFAULT_INTER_CHAR_GAP = BYTE_STREAM_GAP
 
 # How long one read waits for bytes. Short while a code is pending (idle timeouts fire on time),
 # longer when idle (few wake-ups on a quiet till; also bounds how fast stop() is noticed).

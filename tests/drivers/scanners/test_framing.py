@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.scanners.framing import Code, Framer, FramingConfig, Rejected, Terminator, parse_code
+from drivers.scanners.framing import BYTE_STREAM_GAP, Code, Framer, FramingConfig, Rejected, Terminator, parse_code
+from drivers.scanners.hid_keymap import KEYSTROKE_GAP, HidDecoder
+from tests.drivers.scanners.test_hid_keymap import typed
 
 
 def codes(results: list[Code | Rejected]) -> list[str]:
@@ -230,10 +232,26 @@ def test_fragment_warnings_are_throttled_but_every_fragment_is_counted() -> None
     assert "5 since the last warning" in later and "6 in all" in later
 
 
-def test_without_a_gap_setting_lines_are_joined_as_before() -> None:
+def test_a_framer_without_a_gap_setting_uses_the_byte_stream_default() -> None:
     framer = Framer(FramingConfig(terminator=Terminator.CR))
+    assert framer.config.inter_char_gap == BYTE_STREAM_GAP
     framer.feed(b"2865", now=0.0)
-    assert codes(framer.feed(b"4321\r", now=0.5)) == ["28654321"]
+    results = framer.feed(b"286543210987654321\r", now=0.5)
+    assert codes(results) == ["286543210987654321"] and len(rejections(results)) == 1
+
+
+def test_key_events_have_their_own_default_gap() -> None:
+    decoder = HidDecoder()
+    fragment, code = typed("2865")[:-6], typed("286543210987654321")  # no Enter after the fragment
+    for event in fragment:
+        decoder.feed(*event, now=0.0)
+    results = [r for event in code for r in decoder.feed(*event, now=KEYSTROKE_GAP / 2)]
+    assert codes(results) == ["2865286543210987654321"]  # under the keystroke gap: one line, as typed
+    decoder = HidDecoder()
+    for event in fragment:
+        decoder.feed(*event, now=0.0)
+    results = [r for event in code for r in decoder.feed(*event, now=KEYSTROKE_GAP * 2)]
+    assert codes(results) == ["286543210987654321"] and len(rejections(results)) == 1
 
 
 def test_the_gap_does_not_apply_without_a_terminator() -> None:
