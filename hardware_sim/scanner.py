@@ -8,6 +8,7 @@ creates a new pty (possibly another /dev/pts number) behind the same symlink.
     with SerialScannerSimulator() as sim:
         sim.scan("286543210987654321")   # sends prefix + AIM id + code + suffix + terminator
         sim.send_raw(b"\\xff\\x00junk\\r")  # anything at all
+        sim.scan_after_cut_read("286543210987654321")  # a fault: a cut-off fragment, a pause, the code
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import select
 import shutil
 import tempfile
 import threading
+import time
 import tty
 from pathlib import Path
 
@@ -89,7 +91,15 @@ class SerialScannerSimulator:
         return self.prefix + (self.aim_id + code).encode() + self.suffix + self.terminator
 
     def scan(self, code: str) -> None:
+        """One code as one burst (one write), as a real scanner sends it."""
         self.send_raw(self.frame(code))
+
+    def scan_after_cut_read(self, code: str, *, fragment_chars: int = 8, pause: float = 0.3) -> None:
+        """A fault: a read cut short (the start of `code`, no terminator), then after `pause`
+        seconds the full code, as when a cashier scans again at once."""
+        self.send_raw(self.frame(code)[: len(self.prefix) + len(self.aim_id) + fragment_chars])
+        time.sleep(pause)
+        self.scan(code)
 
     def send_raw(self, data: bytes) -> None:
         with self._lock:

@@ -2,7 +2,8 @@
 
 Prints the stable path to open, then reads lines from stdin: each line is a code to "scan".
 Lines starting with `!` are commands: `!unplug`, `!replug`, `!raw HEX` (send raw bytes),
-`!quit`. Pipe codes in (`printf '2865...\\n' | posagent-sim scanner --link ...`) or type them.
+`!cut CODE` (a fault: the first 8 characters, a 0.3 s pause, then the whole code), `!quit`.
+Pipe codes in (`printf '2865...\\n' | posagent-sim scanner --link ...`) or type them.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def _handle(sim: SerialScannerSimulator, line: str) -> bool:
             sim.replug()
         elif command == "!raw":
             sim.send_raw(bytes.fromhex(argument))
+        elif command == "!cut":
+            sim.scan_after_cut_read(argument)
         elif line:
             sim.scan(line)
     except (OSError, ValueError) as exc:

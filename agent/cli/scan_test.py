@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import queue
 import time
 from pathlib import Path
@@ -47,6 +48,8 @@ def register(subparsers: Any) -> None:
     framing.add_argument("--terminator", choices=sorted(TERMINATORS), default="cr")
     framing.add_argument("--prefix", default="", help="prefix the scanner is programmed to send")
     framing.add_argument("--suffix", default="", help="suffix the scanner is programmed to send")
+    framing.add_argument("--inter-char-gap", type=_gap, metavar="SECONDS",
+                         help="a longer pause inside a line drops it as a cut read (default 0.05 serial, 0.2 hid)")
     framing.add_argument("--decoder", choices=sorted(DECODERS), default="zxing", help="camera/image decoder")
     classes = parser.add_argument_group("classification")
     classes.add_argument("--card-prefix", action="append", default=[], help="membership card number prefix")
@@ -90,6 +93,16 @@ def decode_images(args: argparse.Namespace) -> int:
     return worst
 
 
+def _gap(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 5:  # also false for nan
+        raise argparse.ArgumentTypeError(f"expected seconds, more than 0 and at most 5, got {text!r}")
+    return value
+
+
 def _code_json(args: argparse.Namespace, text: str) -> dict[str, Any]:
     result = _classify(args, text)
     return {"class": result.kind.value, "supported": result.supported, "detail": result.detail,
@@ -99,7 +112,7 @@ def _code_json(args: argparse.Namespace, text: str) -> dict[str, Any]:
 def watch(args: argparse.Namespace) -> int:
     events: queue.Queue[ScannerEvent] = queue.Queue()
     framing = FramingConfig(terminator=TERMINATORS[args.terminator], prefix=args.prefix.encode(),
-                            suffix=args.suffix.encode())  # fmt: skip
+                            suffix=args.suffix.encode(), inter_char_gap=args.inter_char_gap)  # fmt: skip
     workers: list[DeviceWorker] = [
         SerialScanner(p, events.put, baudrate=args.baud, framing=framing) for p in args.serial
     ]

@@ -7,7 +7,8 @@
 
 Scan the printed QR with `posagent scan-test` (or any phone): it must read back the text shown.
 Use --image-qr when the QR comes out as a line of text (clone printers without native QR).
-Exit codes: 0 printed (or status ready), 2 bad arguments, 4 the printer is not ready or the job failed.
+Exit codes: 0 printed (or status ready), 2 bad arguments (also: the address answers, but not as an
+ESC/POS printer: a wrong address or port), 4 the printer is not ready or the job failed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from drivers.printer import (
     PrinterError,
     PrinterProfile,
     PrinterUriError,
+    Problem,
     SelfTestSlip,
     Timeouts,
     drawer_pulse,
@@ -29,6 +31,9 @@ from drivers.printer import (
     self_test_slip,
 )
 from drivers.printer.jobs import PrintJob, apply_outcome
+
+NOT_ESCPOS_HINT = ("not an ESC/POS printer at this address (it answered the status query with other bytes): "
+                   "check the address and port; network printers take raw print data on port 9100")  # fmt: skip
 
 
 def register(subparsers: Any) -> None:
@@ -67,6 +72,9 @@ def _test(args: argparse.Namespace, printer: Printer) -> int:
         status = printer.status()
     except PrinterError as exc:
         return fail(args, EXIT_TRANSIENT, str(exc), {"code": exc.code, "printer": printer.name})
+    if status.problem is Problem.NOT_ESCPOS:  # a wrong address: waiting or retrying will not help
+        return fail(args, EXIT_USAGE, f"{printer.name}: {NOT_ESCPOS_HINT}",
+                    {"code": "PRINTER_NOT_ESCPOS", "printer": printer.name, "status": status.to_json()})  # fmt: skip
     can_read = printer.transport.can_read
     summary = status.summary() if can_read else "not readable on this link"
     if args.status_only:

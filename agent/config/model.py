@@ -209,6 +209,12 @@ class ScannerSettings:
     terminator: Literal["CR", "LF", "CRLF", "NONE"] = setting("What ends a code (serial).", "CR")
     prefix: str = setting("Text the scanner puts before each code, stripped.", "")
     suffix: str = setting("Text the scanner puts after each code, stripped.", "")
+    inter_char_gap: float | None = setting(
+        "Seconds: a longer pause between two characters inside a line means the line so far was a read "
+        "cut short; it is dropped with a warning and the next characters start a new code. Unset: 0.05 for "
+        "serial, 0.2 for hid (scanners send a code as one burst). Raise it for a scanner programmed with an "
+        "inter-character delay. Not used with terminator NONE (a pause ends the code there).",
+        None, between=Range(0, 5, above=True))  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,8 @@ class Devices:
         bridge = AsyncEventBridge(asyncio.get_running_loop())
         for scanner in self.config.scanners:
             framing = FramingConfig(terminator=Terminator[scanner.terminator], prefix=scanner.prefix.encode(),
-                                    suffix=scanner.suffix.encode())  # fmt: skip
+                                    suffix=scanner.suffix.encode(),
+                                    inter_char_gap=scanner.inter_char_gap)  # None: the transport's default  # fmt: skip
             worker: DeviceWorker
             if scanner.kind == "hid":
                 worker = HidScanner(scanner.path, bridge.sink, framing=framing)

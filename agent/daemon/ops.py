@@ -60,6 +60,7 @@ _PRINTER_REFUSALS = {
     "cover_open": (ErrorCode.PRINTER_COVER_OPEN, "the printer cover is open"),
     "offline": (ErrorCode.DEVICE_UNAVAILABLE, "the printer is offline"),
     "unavailable": (ErrorCode.DEVICE_UNAVAILABLE, "the printer does not answer"),
+    "not_escpos": (ErrorCode.DEVICE_UNAVAILABLE, "not an ESC/POS printer at the configured address"),
 }
 
 

@@ -51,7 +51,8 @@ LIVE_JS = """\
 """
 
 _DEVICE_WARN = {"connecting", "paper_near_end", "unknown"}
-_STATE_LABELS = {"paper_end": "paper out"}  # the printer's word for it is "paper end"
+_STATE_LABELS = {"paper_end": "paper out",  # the printer's word for it is "paper end"
+                 "not_escpos": "not an ESC/POS printer"}  # fmt: skip
 _OUTBOX_STATES = ("pending", "in_flight", "done", "dead", "superseded")
 
 

@@ -71,6 +71,12 @@ class PrinterFault(NotReady):
     code = "PRINTER_ERROR"
 
 
+class NotAnEscposPrinter(NotReady):
+    """Something answered the status query, but not as an ESC/POS printer does (wrong address or port)."""
+
+    code = "PRINTER_NOT_ESCPOS"
+
+
 class StatusUnknown(NotReady):
     """The printer did not answer a status query in time: unknown is never taken as fine."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from drivers.printer.errors import (
     CoverOpen,
+    NotAnEscposPrinter,
     NotReady,
     PaperOut,
     PrinterError,
@@ -24,7 +25,16 @@ from drivers.printer.errors import (
     WriteFailed,
 )
 from drivers.printer.profile import PrinterProfile
-from drivers.printer.status import QUERIES, UNKNOWN, PrinterStatus, Problem, decode_status, reply_byte
+from drivers.printer.status import (
+    FOREIGN,
+    QUERIES,
+    UNKNOWN,
+    ForeignReply,
+    PrinterStatus,
+    Problem,
+    decode_status,
+    reply_byte,
+)
 from drivers.printer.transport import Transport
 
 LINK_BUFFER = 64 * 1024  # at most this much of a job is still on its way when write() returns
@@ -53,8 +63,10 @@ def not_ready_error(status: PrinterStatus, when: str = "") -> NotReady | None:
         return None
     errors: dict[Problem, type[NotReady]] = {
         Problem.COVER_OPEN: CoverOpen, Problem.PAPER_END: PaperOut, Problem.ERROR: PrinterFault,
-        Problem.OFFLINE: PrinterOffline, Problem.UNKNOWN: StatusUnknown,
+        Problem.OFFLINE: PrinterOffline, Problem.UNKNOWN: StatusUnknown, Problem.NOT_ESCPOS: NotAnEscposPrinter,
     }  # fmt: skip
+    if problem is Problem.NOT_ESCPOS:
+        return NotAnEscposPrinter(f"{status.summary()}{when} (it answered the status query with other bytes)", status)
     text = "did not answer the status query" if problem is Problem.UNKNOWN else f"reports {status.summary()}"
     return errors[problem](f"the printer {text}{when}", status)
 
@@ -94,7 +106,10 @@ class Printer:
             timeout = self.timeouts.status + backlog / self.transport.bytes_per_second
             backlog = 0
             data = self.transport.read_status(n, timeout)
-            replies[n] = None if data is None else reply_byte(data)
+            try:
+                replies[n] = None if data is None else reply_byte(data)
+            except ForeignReply:
+                return FOREIGN
             if replies[n] is None:
                 break
         return decode_status(replies)

@@ -1,9 +1,11 @@
 """Decoding DLE EOT 1-4 replies into a PrinterStatus (pure, no I/O).
 
-DLE EOT is answered the moment it arrives, and other bytes can reach us too (automatic status
-back blocks, GS r replies, late answers): a reply to DLE EOT always has the fixed bit pattern
-0xx1xx10, so `reply_byte` keeps only bytes with that pattern and ignores the rest. A query
-with no such byte in the answer window leaves its fields unknown (None), never "fine".
+A reply to DLE EOT n (every n, 1-4) is one byte with the fixed bit pattern 0xx1xx10. The only
+other bytes a printer sends here are a late reply to an earlier query (same pattern) and
+automatic status back blocks (4 bytes, the first one 0xx1xx00), which `reply_byte` skips.
+Anything else (a wrong fixed bit, text such as an HTTP server's "HTTP/1.1 400 ...") is not an
+ESC/POS printer talking: ForeignReply, never a status read from a byte that merely looks like
+one. A query with no reply in the answer window leaves its fields unknown (None), never "fine".
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from enum import StrEnum
 DLE_EOT = b"\x10\x04"
 QUERIES = (1, 2, 3, 4)  # printer, offline cause, error cause, paper sensor
 _PATTERN_MASK, _PATTERN = 0x93, 0x12  # bits 0, 1, 4, 7 fixed as 0, 1, 1, 0
+_ASB_FIRST_MASK, _ASB_FIRST = 0x93, 0x10  # automatic status back, byte 1: 0xx1xx00
+_ASB_REST_MASK = 0x90  # bytes 2-4: bits 4 and 7 are 0
+ASB_LENGTH = 4
 
 
 def status_request(n: int) -> bytes:
@@ -27,17 +32,45 @@ def is_status_byte(value: int) -> bool:
     return value & _PATTERN_MASK == _PATTERN
 
 
+class ForeignReply(ValueError):
+    """Bytes no ESC/POS printer sends in answer to DLE EOT: something else listens at the address."""
+
+
+def is_status_back_block(block: bytes) -> bool:
+    return (len(block) == ASB_LENGTH and block[0] & _ASB_FIRST_MASK == _ASB_FIRST
+            and all(b & _ASB_REST_MASK == 0 for b in block[1:]))  # fmt: skip
+
+
 def reply_byte(data: bytes) -> int | None:
-    """The last byte of `data` shaped like a DLE EOT reply, or None (unsolicited bytes dropped)."""
-    for value in reversed(data):
-        if is_status_byte(value):
-            return value
-    return None
+    """The DLE EOT reply byte in `data` (the newest, after a late one), or None when none came (yet).
+
+    `data` is everything read since the query was sent: status-shaped bytes and whole automatic
+    status back blocks. Any other byte raises ForeignReply.
+    """
+    reply, i = None, 0
+    while i < len(data):
+        if is_status_byte(data[i]):
+            reply, i = data[i], i + 1
+            continue
+        block = data[i : i + ASB_LENGTH]
+        if len(block) < ASB_LENGTH and is_status_back_block(block + bytes(ASB_LENGTH - len(block))):
+            return reply  # the start of a status back block: the rest is still on its way
+        if not is_status_back_block(block):
+            raise ForeignReply(_describe_foreign(data))
+        i += ASB_LENGTH
+    return reply
+
+
+def _describe_foreign(data: bytes) -> str:
+    # What came back is shown only as a length and whether it is text: it is not ours to log.
+    kind = "text" if data.isascii() and all(32 <= b < 127 or b in b"\r\n\t" for b in data) else "bytes"
+    return f"the answer to a status query is not an ESC/POS reply ({len(data)} {kind}, e.g. a web server)"
 
 
 class Problem(StrEnum):
     """Why a printer cannot print, most important first."""
 
+    NOT_ESCPOS = "not_escpos"  # something answered, but not an ESC/POS printer (wrong address or port)
     UNKNOWN = "unknown"
     COVER_OPEN = "cover_open"
     PAPER_END = "paper_end"
@@ -59,6 +92,7 @@ class PrinterStatus:
     autocutter_error: bool | None = None
     unrecoverable_error: bool | None = None
     head_too_hot: bool | None = None
+    foreign_reply: bool = False  # the address answered with bytes no ESC/POS printer sends
 
     @property
     def known(self) -> bool:
@@ -68,6 +102,8 @@ class PrinterStatus:
     @property
     def problem(self) -> Problem | None:
         """The reason not to print (the most specific one the printer told), or None when ready."""
+        if self.foreign_reply:
+            return Problem.NOT_ESCPOS
         if self.cover_open:
             return Problem.COVER_OPEN
         if self.paper_end:
@@ -87,6 +123,8 @@ class PrinterStatus:
     def summary(self) -> str:
         if self.problem is None:
             return "ready (paper near end)" if self.paper_near_end else "ready"
+        if self.problem is Problem.NOT_ESCPOS:
+            return NOT_ESCPOS_TEXT
         return self.problem.value.replace("_", " ")
 
     def to_json(self) -> dict[str, object]:
@@ -126,3 +164,5 @@ def _any(*flags: bool | None) -> bool | None:
 
 
 UNKNOWN = PrinterStatus()
+FOREIGN = PrinterStatus(foreign_reply=True)
+NOT_ESCPOS_TEXT = "not an ESC/POS printer at this address"

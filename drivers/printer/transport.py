@@ -12,7 +12,7 @@ import time
 from typing import Protocol, runtime_checkable
 
 from drivers.printer.errors import PrinterError, PrinterUnavailable, WriteFailed, WriteTimeout
-from drivers.printer.status import reply_byte, status_request
+from drivers.printer.status import ForeignReply, reply_byte, status_request
 
 
 @runtime_checkable
@@ -123,7 +123,8 @@ class LinkTransport:
         return sent
 
     def read_status(self, n: int, timeout: float) -> bytes | None:
-        """Send DLE EOT n; return what came back up to a status-shaped byte, or None if nothing did."""
+        """Send DLE EOT n; return what came back up to the reply (or to the first byte that cannot be
+        part of one), or None if nothing did. `status.reply_byte` judges the bytes."""
         if not self.can_read:
             return None
         request = status_request(n)
@@ -141,7 +142,10 @@ class LinkTransport:
                 received += self._recv(remaining)
             except OSError:
                 break
-            if reply_byte(received) is not None:
+            try:
+                if reply_byte(received) is not None:
+                    return received
+            except ForeignReply:
                 return received
         return received or None
 

@@ -17,10 +17,14 @@ from typing import Protocol
 
 from drivers.scanners.base import Backoff, DeviceWorker, EventSink
 from drivers.scanners.events import DeviceState, DeviceWarning, ScanEvent, SourceKind
-from drivers.scanners.framing import Code, FrameResult, FramingConfig
-from drivers.scanners.hid_keymap import HidDecoder
+from drivers.scanners.framing import Code, FrameResult, FramingConfig, with_gap_default
+from drivers.scanners.hid_keymap import KEYSTROKE_GAP, HidDecoder
 
 _MAX_WAIT = 0.25  # select() wait when idle: few wake-ups, and bounds how fast stop() is noticed
+# While a line is pending, short waits: a pause inside it is measured from the last quiet wait,
+# so a long wait would hide up to its length of a pause (a cut read joined to the next code).
+_PENDING_WAIT = 0.01
+DEFAULT_INTER_CHAR_GAP = KEYSTROKE_GAP
 
 
 class KeyEvent(Protocol):
@@ -60,7 +64,7 @@ class HidScanner(DeviceWorker):
         open_device: Callable[[str], InputDevice] = open_evdev_device,
     ) -> None:
         super().__init__(path, sink)
-        self.framing = framing or FramingConfig()
+        self.framing = with_gap_default(framing, DEFAULT_INTER_CHAR_GAP)
         self.grab = grab
         self._backoff = backoff or Backoff()
         self._open_device = open_device
@@ -89,15 +93,20 @@ class HidScanner(DeviceWorker):
 
     def _read_until_lost(self, device: InputDevice) -> None:
         decoder = HidDecoder(self.framing)
+        read_before = time.monotonic()  # events read next arrived after this (the previous read)
         while not self._stopping.is_set():
             deadline = decoder.deadline()
-            wait = _MAX_WAIT if deadline is None else min(_MAX_WAIT, max(0.0, deadline - time.monotonic()))
+            wait = _MAX_WAIT if deadline is None else min(_PENDING_WAIT, max(0.0, deadline - time.monotonic()))
+            started = time.monotonic()
             readable, _, _ = select.select([device.fd], [], [], wait)
             results: list[FrameResult] = []
             now = time.monotonic()
             if readable:
                 for event in device.read():
-                    results += decoder.feed(event.type, event.code, event.value, now)
+                    results += decoder.feed(event.type, event.code, event.value, now, read_before)
+                read_before = time.monotonic()
+            else:  # quiet for the whole wait (not up to a late return)
+                read_before = min(now, started + wait)
             results += decoder.tick(time.monotonic())
             self._publish(results)
 

@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from drivers.scanners.framing import Framer, FrameResult, FramingConfig, Terminator
+from drivers.scanners.framing import Framer, FrameResult, FramingConfig, Terminator, with_gap_default
+
+# A keyboard-wedge scanner types a code in one go, each character a press and a release report
+# (plus Shift) at the USB keyboard polling rate (up to 10 ms per report), slower with a
+# "keystroke delay" set in the scanner (typically 20-40 ms). 200 ms between two characters is
+# beyond that, and under the fastest re-scan a cashier can make: the line was cut short.
+KEYSTROKE_GAP = 0.2
 
 EV_KEY = 0x01
 KEY_UP, KEY_DOWN, KEY_REPEAT = 0, 1, 2
@@ -66,14 +72,20 @@ class HidDecoder:
     """Key events in, codes out. Enter ends a code; the framer does the rest (prefix, AIM, checks)."""
 
     def __init__(self, config: FramingConfig | None = None) -> None:
-        base = config or FramingConfig()
+        base = with_gap_default(config, KEYSTROKE_GAP)
         self._framer = Framer(dataclasses.replace(base, terminator=Terminator.LF))
         self._shift_keys: set[int] = set()
         self._chords: set[int] = set()
         self._caps_lock = False
 
-    def feed(self, event_type: int, code: int, value: int, now: float) -> list[FrameResult]:
-        """One evdev event (type, code, value). Non-key events (EV_SYN, EV_MSC) are ignored."""
+    @property
+    def fragments_dropped(self) -> int:
+        return self._framer.fragments_dropped
+
+    def feed(self, event_type: int, code: int, value: int, now: float,
+             arrived_after: float | None = None) -> list[FrameResult]:  # fmt: skip
+        """One evdev event (type, code, value). Non-key events (EV_SYN, EV_MSC) are ignored.
+        `now` and `arrived_after` as in `Framer.feed`."""
         if event_type != EV_KEY:
             return []
         if code in (KEY_LEFTSHIFT, KEY_RIGHTSHIFT):
@@ -90,9 +102,9 @@ class HidDecoder:
         if code in IGNORED_KEYS:
             return []
         if code in (KEY_ENTER, KEY_KPENTER):
-            return self._framer.feed(b"\n", now)
+            return self._framer.feed(b"\n", now, arrived_after)
         text = None if self._chords else key_to_text(code, shift=bool(self._shift_keys), caps_lock=self._caps_lock)
-        return self._framer.feed((text or SUBSTITUTE).encode(), now)
+        return self._framer.feed((text or SUBSTITUTE).encode(), now, arrived_after)
 
     def tick(self, now: float) -> list[FrameResult]:
         return self._framer.tick(now)

@@ -14,7 +14,9 @@ import serial  # pyserial
 
 from drivers.scanners.base import Backoff, DeviceWorker, EventSink
 from drivers.scanners.events import DeviceState, DeviceWarning, ScanEvent, SourceKind
-from drivers.scanners.framing import Code, Framer, FrameResult, FramingConfig
+from drivers.scanners.framing import BYTE_STREAM_GAP, Code, Framer, FrameResult, FramingConfig, with_gap_default
+
+DEFAULT_INTER_CHAR_GAP = BYTE_STREAM_GAP
 
 # How long one read waits for bytes. Short while a code is pending (idle timeouts fire on time),
 # longer when idle (few wake-ups on a quiet till; also bounds how fast stop() is noticed).
@@ -36,7 +38,7 @@ class SerialScanner(DeviceWorker):
     ) -> None:
         super().__init__(path, sink)
         self.baudrate = baudrate
-        self.framing = framing or FramingConfig()
+        self.framing = with_gap_default(framing, DEFAULT_INTER_CHAR_GAP)
         self._backoff = backoff or Backoff()
 
     def _run(self) -> None:
@@ -57,13 +59,17 @@ class SerialScanner(DeviceWorker):
 
     def _read_until_lost(self, port: serial.Serial) -> None:
         framer = Framer(self.framing)
+        read_before = time.monotonic()  # bytes read next arrived after this (the previous read)
         while not self._stopping.is_set():
             wait = _IDLE_WAIT if framer.deadline() is None else _PENDING_WAIT
             if port.timeout != wait:
                 port.timeout = wait  # a termios call: only when it changes
+            started = time.monotonic()
             data = port.read(max(1, port.in_waiting))
             now = time.monotonic()
-            results = framer.feed(data, now) if data else []
+            results = framer.feed(data, now, arrived_after=read_before) if data else []
+            # An empty read proves the line quiet for its whole wait, not up to a late return.
+            read_before = now if data else min(now, started + wait)
             deadline = framer.deadline()
             if deadline is not None and now >= deadline:
                 results += framer.tick(now)

@@ -75,9 +75,10 @@ def test_cli_prints_the_path_and_scans_stdin_lines(tmp_path: Path) -> None:
         assert proc.stdout is not None and proc.stdin is not None
         assert proc.stdout.readline().strip() == str(link)
         with serial.Serial(str(link), timeout=5) as port:
-            proc.stdin.write("2865\n!raw 00ff0d\n")
+            proc.stdin.write("2865\n!raw 00ff0d\n!cut 286543210987\n")
             proc.stdin.flush()
             assert read_exactly(port, 8 + 3) == b"]Q12865\r\x00\xff\r"
+            assert read_exactly(port, 11 + 16) == b"]Q128654321" + b"]Q1286543210987\r"  # a cut read, then the code
         proc.stdin.write("!quit\n")
         proc.stdin.flush()
         assert proc.wait(timeout=10) == 0
@@ -85,3 +86,10 @@ def test_cli_prints_the_path_and_scans_stdin_lines(tmp_path: Path) -> None:
         proc.kill()
         proc.wait()
     assert not os.path.lexists(link)
+
+
+def test_a_cut_read_sends_a_fragment_then_after_a_pause_the_whole_code_in_one_burst() -> None:
+    with SerialScannerSimulator(prefix=b"<", aim_id="]Q1") as sim, serial.Serial(sim.path, timeout=5) as port:
+        sim.scan_after_cut_read("286543210987654321", fragment_chars=4, pause=0.2)
+        assert read_exactly(port, 8) == b"<]Q12865"
+        assert read_exactly(port, len(sim.frame("286543210987654321"))) == sim.frame("286543210987654321")

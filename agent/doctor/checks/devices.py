@@ -34,6 +34,8 @@ _PRINTER_FIXES = {
     Problem.COVER_OPEN: "close the printer cover",
     Problem.ERROR: "clear the jam or let the head cool; switch the printer off and on",
     Problem.OFFLINE: "press the printer's feed/online button; check paper and cover",
+    Problem.NOT_ESCPOS: "check [printer] uri: that address and port reach another kind of device (a web server, "
+    "a router); network ESC/POS printers take raw print data on port 9100",
     Problem.UNKNOWN: "check it is an ESC/POS printer at this address; for models that never answer status "
     "queries set [printer] answers_status = false",
 }
@@ -48,6 +50,9 @@ def judge_printer(status: PrinterStatus, *, answers_status: bool) -> Finding:
     if problem is Problem.UNKNOWN and not answers_status:
         return warn("printer", "status not checked (answers_status = false): printing blind",
                     "print a test slip: posagent test-print")  # fmt: skip
+    if problem is Problem.NOT_ESCPOS:
+        return fail("printer", f"{status.summary()}: it answered the status query with bytes no ESC/POS "
+                    "printer sends", _PRINTER_FIXES[problem])  # fmt: skip
     what = "did not answer the status query" if problem is Problem.UNKNOWN else f"reports {status.summary()}"
     return fail("printer", f"the printer {what}", _PRINTER_FIXES[problem])
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,3 +61,57 @@ def test_test_print_to_a_file_device_prints_without_status(tmp_path: Path, capsy
     assert main(["test-print", "--printer", f"file://{device}"]) == 0
     assert "status not readable on this link" in capsys.readouterr().out
     assert device.read_bytes().endswith(b"\x1dV\x00")
+
+
+class WebServer:
+    """Answers whatever arrives with an HTTP 400, at once, as nginx does with bytes that are no request."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.05)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                with contextlib.suppress(OSError):
+                    if conn.recv(4096):
+                        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Length: 0\r\n"
+                                     b"Connection: close\r\n\r\n")  # fmt: skip
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.listener.close()
+
+
+@pytest.fixture
+def web_server() -> Iterator[WebServer]:
+    server = WebServer()
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("flags", [[], ["--status-only"]])
+def test_test_print_to_a_web_server_says_it_is_not_an_escpos_printer(
+    web_server: WebServer, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    assert main(["test-print", "--printer", f"tcp://127.0.0.1:{web_server.port}", *flags]) == 2
+    captured = capsys.readouterr()
+    [line] = captured.err.splitlines()  # one line, no traceback
+    assert "not an ESC/POS printer at this address" in line and "9100" in line
+    assert "offline" not in line and captured.out == ""
+
+
+def test_test_print_json_names_the_error_code(web_server: WebServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test-print", "--printer", f"tcp://127.0.0.1:{web_server.port}", "--json"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["code"] == "PRINTER_NOT_ESCPOS" and error["status"]["problem"] == "not_escpos"

@@ -269,6 +269,7 @@ READY = {"online": True, "cover_open": False, "paper_end": False, "paper_near_en
         (PrinterStatus(**{**READY, "paper_end": True}), 0.0),
         (PrinterStatus(**{**READY, "online": False}), 0.0),
         (PrinterStatus(), 0.0),  # said nothing
+        (PrinterStatus(foreign_reply=True), 0.0),  # something else answers at the address
     ],
 )
 def test_the_printer_is_up_when_it_can_print(sources: Sources, status: PrinterStatus, up: float) -> None:

@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 
 from agent.alipay import AlipayClient
-from agent.daemon.ops import Operations, guarded
+from agent.daemon.ops import Operations, guarded, ready_printer
 from agent.ecr.messages import ErrorCode, ProtocolError, Request
 from agent.ecr.server import Connection, Router
 from agent.sales.machine import Sale, SaleState
@@ -109,3 +109,23 @@ async def test_a_resend_after_storage_full_pays_the_sale_that_still_waits(tmp_pa
     assert (await start())["body"]["sale"]["state"] == "paying"  # the same request again, once there is space
     assert (await payments.wait("S1")).state is SaleState.SUCCEEDED
     assert len(simulated_gateway.gateway.inspect()["trades"]) == 1
+
+
+class PrinterAt:
+    """The part of Devices that `ready_printer` asks: a configured printer in `state`."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+    def require_printer(self) -> tuple[Any, Any]:
+        return object(), object()
+
+    def printer_state(self) -> dict[str, Any]:
+        return {"device": "printer", "kind": "printer", "state": self.state, "detail": ""}
+
+
+def test_a_print_request_for_an_address_that_is_not_an_escpos_printer_is_refused_before_queueing() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        ready_printer(cast(Any, PrinterAt("not_escpos")))
+    assert caught.value.code is ErrorCode.DEVICE_UNAVAILABLE
+    assert "not an ESC/POS printer" in str(caught.value)

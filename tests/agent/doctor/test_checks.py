@@ -63,10 +63,17 @@ def test_permission_bits_owner_group_other_and_root() -> None:
                    recoverable_error=False), True, "FAIL", "cover open"),
     (PrinterStatus(), True, "FAIL", "did not answer"),
     (PrinterStatus(), False, "WARN", "not checked"),
+    (PrinterStatus(foreign_reply=True), True, "FAIL", "not an ESC/POS printer at this address"),
+    (PrinterStatus(foreign_reply=True), False, "FAIL", "not an ESC/POS printer"),  # blind printing does not help
 ])
 def test_printer_verdicts(status: PrinterStatus, answers: bool, verdict: str, text: str) -> None:
     finding = judge_printer(status, answers_status=answers)
     assert finding.status == verdict and text in finding.message
+
+
+def test_a_foreign_reply_points_at_the_address_and_the_raw_port() -> None:
+    finding = judge_printer(PrinterStatus(foreign_reply=True), answers_status=True)
+    assert "[printer] uri" in finding.fix and "9100" in finding.fix
 
 
 def test_database_size_against_its_cap() -> None:

@@ -204,6 +204,13 @@ def test_devices_are_listed_with_their_state() -> None:
     ]
 
 
+def test_a_printer_address_that_is_not_an_escpos_printer_is_named_so() -> None:
+    row = DeviceRow("printer", "printer", "not_escpos", "not an ESC/POS printer at this address")
+    rows = Parsed(pages.panel(snapshot(devices=[row]), csrf=CSRF)).table_after(["Kind", "Device"])
+
+    assert [r["State"] for r in rows] == ["not an ESC/POS printer"]
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [(0, "0 s"), (59.9, "59 s"), (119, "119 s"), (120, "2 min"), (7199, "119 min"), (7200, "2 h 0 min"),

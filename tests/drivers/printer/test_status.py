@@ -6,7 +6,15 @@ import pytest
 
 from drivers.printer.errors import CoverOpen, PaperOut, PrinterFault, PrinterOffline, StatusUnknown
 from drivers.printer.printer import not_ready_error
-from drivers.printer.status import PrinterStatus, Problem, decode_status, reply_byte, status_request
+from drivers.printer.status import (
+    QUERIES,
+    ForeignReply,
+    PrinterStatus,
+    Problem,
+    decode_status,
+    reply_byte,
+    status_request,
+)
 
 IDLE = {1: 0x12, 2: 0x12, 3: 0x12, 4: 0x12}
 
@@ -78,14 +86,55 @@ def test_a_known_fault_wins_over_unanswered_queries() -> None:
     [
         (b"\x12", 0x12),
         (b"\x10\x00\x0c\x00\x1a", 0x1A),  # an automatic status-back block, then the reply
-        (b"\x0c\x03", None),  # GS r replies (pattern 0xx0xxxx) are not an answer to DLE EOT
         (b"\x10\x00\x00\x00", None),  # an automatic status-back block alone
         (b"", None),
-        (b"\x12\x1a", 0x1A),  # the newest status-shaped byte
+        (b"\x12\x1a", 0x1A),  # a late reply to an earlier query, then this one: the newest
+        (b"\x10\x00", None),  # the start of a status-back block: the reply may still come
+        (b"\x1a\x10\x00", 0x1A),  # the reply, then part of a status-back block
     ],
 )
 def test_reply_byte_drops_unsolicited_bytes(data: bytes, expected: int | None) -> None:
     assert reply_byte(data) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",  # a web server at the printer's address
+        b"SSH-2.0-OpenSSH_9.6\r\n",
+        b"\x00",  # bit 1 must be 1
+        b"\x13",  # bit 0 must be 0
+        b"\x02",  # bit 4 must be 1
+        b"\x92",  # bit 7 must be 0
+        b"\xff",  # a telnet IAC, line noise
+        b"\x0c\x03",  # GS r replies (pattern 0xx0xxxx) never answer DLE EOT
+        b"\x12OK\r\n",  # a status-shaped byte followed by text: the text gives it away
+        b"\x10\x00\x8c\x00\x12",  # a "status-back block" with bit 7 set in byte 3
+    ],
+)
+def test_bytes_no_escpos_printer_sends_are_a_foreign_reply(data: bytes) -> None:
+    with pytest.raises(ForeignReply, match="not an ESC/POS reply"):
+        reply_byte(data)
+
+
+def test_the_foreign_reply_message_does_not_repeat_what_came_back() -> None:
+    with pytest.raises(ForeignReply) as caught:
+        reply_byte(b"HTTP/1.1 400 Bad Request\r\n")
+    assert "HTTP" not in str(caught.value) and "400" not in str(caught.value)
+
+
+@pytest.mark.parametrize("n", QUERIES)
+def test_every_dle_eot_query_checks_the_same_fixed_bits(n: int) -> None:
+    ok = [v for v in range(256) if v & 0x93 == 0x12]
+    assert len(ok) == 16 and all(reply_byte(bytes([v])) == v for v in ok)
+    assert decode_status({**IDLE, n: None}).problem is Problem.UNKNOWN
+
+
+def test_a_foreign_reply_is_its_own_problem_and_says_what_to_suspect() -> None:
+    status = PrinterStatus(foreign_reply=True)
+    assert status.problem is Problem.NOT_ESCPOS and not status.ready
+    assert status.summary() == "not an ESC/POS printer at this address"
+    assert status.to_json()["problem"] == "not_escpos"
 
 
 def test_status_serialises_with_its_verdict() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import threading
 import tty
@@ -18,10 +19,12 @@ from typing import Any
 import pytest
 import usb.core
 
-from drivers.printer import PrinterUnavailable, WriteFailed, WriteTimeout, make_transport
+from drivers.printer import Printer, PrinterUnavailable, Problem, WriteFailed, WriteTimeout, make_transport
+from drivers.printer.errors import NotAnEscposPrinter
 from drivers.printer.file import FileTransport
 from drivers.printer.network import NetworkTransport
 from drivers.printer.serial import SerialTransport
+from drivers.printer.status import reply_byte
 from drivers.printer.uri import FileAddress, SerialAddress, TcpAddress, UsbAddress
 from drivers.printer.usb import UsbTransport, bulk_endpoints
 
@@ -107,12 +110,33 @@ def test_network_write_to_a_stalled_printer_times_out_and_counts_what_went_out(t
     transport.close()
 
 
-@pytest.mark.parametrize("tcp_printer", [{"noise": ASB_BLOCK + b"\x0c"}], indirect=True)
+@pytest.mark.parametrize("tcp_printer", [{"noise": ASB_BLOCK + b"\x16"}], indirect=True)
 def test_status_reads_skip_unsolicited_bytes(tcp_printer: FakeTcpPrinter) -> None:
     transport = network(tcp_printer.port)
     reply = transport.read_status(1, timeout=2)
-    assert reply is not None and reply.endswith(b"\x12")
+    assert reply is not None and reply_byte(reply) == 0x12
     transport.close()
+
+
+HTTP_400 = b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize("tcp_printer", [{"reply": HTTP_400}], indirect=True)
+def test_a_web_server_at_the_printer_address_is_not_an_escpos_printer(tcp_printer: FakeTcpPrinter) -> None:
+    printer = Printer(network(tcp_printer.port))
+    status = printer.status()
+    assert status.problem is Problem.NOT_ESCPOS and status.online is None  # never "offline"
+    assert status.summary() == "not an ESC/POS printer at this address"
+    printer.close()
+
+
+@pytest.mark.parametrize("tcp_printer", [{"reply": HTTP_400}], indirect=True)
+def test_a_job_for_a_web_server_is_refused_before_any_byte_and_can_be_retried(tcp_printer: FakeTcpPrinter) -> None:
+    outcome = Printer(network(tcp_printer.port)).run(b"\x1b@receipt")
+    assert not outcome.printed and outcome.bytes_sent == 0 and not outcome.any_sent
+    assert isinstance(outcome.error, NotAnEscposPrinter) and outcome.error.code == "PRINTER_NOT_ESCPOS"
+    assert "not an ESC/POS printer at this address" in str(outcome.error)
+    assert b"receipt" not in tcp_printer.received
 
 
 @pytest.mark.parametrize("tcp_printer", [{"reply": None}], indirect=True)
@@ -218,6 +242,27 @@ def test_serial_write_and_status_through_a_pty(pty_pair: tuple[int, str]) -> Non
     transport.close()
 
 
+def answer_the_first_query(master: int, answer: bytes) -> None:
+    """Plays the device on the pty's far end: `answer` once a DLE EOT query came in (bounded wait)."""
+    received = b""
+    while DLE_EOT not in received and select.select([master], [], [], 2)[0]:
+        received += os.read(master, 100)
+    os.write(master, answer)
+
+
+@pytest.mark.parametrize("answer", [b"\x00", b"\x80\x80\x80", b"\xff"])  # wrong fixed bits (e.g. a wrong baud rate)
+def test_a_serial_reply_with_wrong_fixed_bits_is_not_an_escpos_printer(pty_pair: tuple[int, str],
+                                                                        answer: bytes) -> None:  # fmt: skip
+    master, path = pty_pair
+    printer = Printer(SerialTransport(SerialAddress(path, 19200)))
+    answering = threading.Thread(target=answer_the_first_query, args=(master, answer))
+    answering.start()
+    status = printer.status()
+    answering.join(timeout=5)
+    assert status.problem is Problem.NOT_ESCPOS
+    printer.close()
+
+
 def test_serial_write_to_a_stalled_port_times_out_and_says_bytes_may_have_gone(pty_pair: tuple[int, str]) -> None:
     _, path = pty_pair
     transport = SerialTransport(SerialAddress(path, 9600))
@@ -313,3 +358,26 @@ def test_usb_stall_reports_the_confirmed_bytes(monkeypatch: pytest.MonkeyPatch) 
 def test_usb_printer_not_on_that_port_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(PrinterUnavailable, match="cannot open"):
         open_usb(monkeypatch, FakeUsbPrinter(), UsbAddress(bus=2, port_path=(9,)))
+
+
+class AnsweringUsbDevice(FakeUsbPrinter):
+    """Answers each DLE EOT it is sent with `answer` (nothing is waiting before that)."""
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def write(self, endpoint: int, data: bytes, timeout: int) -> int:
+        if DLE_EOT in bytes(data):
+            self.replies.append(self.answer)
+        return super().write(endpoint, data, timeout)
+
+
+@pytest.mark.parametrize(("answer", "problem"), [(b"\x12", None), (b"\x00", Problem.NOT_ESCPOS),
+                                                 (b"\x12\x0c\x00", Problem.NOT_ESCPOS)])  # fmt: skip
+def test_usb_replies_are_checked_for_the_fixed_bits_too(monkeypatch: pytest.MonkeyPatch, answer: bytes,
+                                                        problem: Problem | None) -> None:  # fmt: skip
+    transport = open_usb(monkeypatch, AnsweringUsbDevice(answer), UsbAddress(bus=1, port_path=(1, 4)))
+    status = Printer(transport).status()
+    assert status.problem is problem
+    transport.close()

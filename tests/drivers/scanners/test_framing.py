@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.scanners.framing import Code, Framer, FramingConfig, Rejected, Terminator, parse_code
+from drivers.scanners.framing import BYTE_STREAM_GAP, Code, Framer, FramingConfig, Rejected, Terminator, parse_code
+from drivers.scanners.hid_keymap import KEYSTROKE_GAP, HidDecoder
+from tests.drivers.scanners.test_hid_keymap import typed
 
 
 def codes(results: list[Code | Rejected]) -> list[str]:
@@ -173,3 +175,102 @@ def test_how_reads_split_the_stream_never_changes_the_codes(
     for start, end in itertools.pairwise(bounds):
         results += framer.feed(stream[start:end], now=0.0)
     assert codes(results) == codes_sent
+
+
+# --- a pause inside a line: a read cut short -------------------------------------------------
+
+def cut(**changes: object) -> FramingConfig:
+    """CR-terminated framing that drops a line cut by a pause over 100 ms."""
+    return FramingConfig(**{"terminator": Terminator.CR, "inter_char_gap": 0.1, **changes})  # type: ignore[arg-type]
+
+
+def test_a_fragment_then_a_full_code_within_a_second_gives_the_code_alone() -> None:
+    framer = Framer(cut())
+    assert framer.feed(b"28654321", now=10.0) == []  # a bad read: no terminator
+    results = framer.feed(b"286543210987654321\r", now=10.4)  # the cashier scans again
+    assert codes(results) == ["286543210987654321"]  # never the 26-digit join
+    [warning] = rejections(results)
+    assert "fragment dropped" in warning and "28654321" not in warning
+    assert framer.fragments_dropped == 1
+
+
+def test_the_next_code_stands_alone_even_when_it_comes_in_pieces() -> None:
+    framer = Framer(cut())
+    framer.feed(b"2865", now=0.0)
+    assert rejections(framer.feed(b"2865432109", now=0.5)) != []
+    assert codes(framer.feed(b"87654321\r", now=0.52)) == ["286543210987654321"]
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.05, 0.09])
+def test_pauses_up_to_the_gap_keep_a_code_whole(pause: float) -> None:
+    framer = Framer(cut())
+    results = []
+    for i, chunk in enumerate((b"286543", b"210987", b"654321\r")):
+        results += framer.feed(chunk, now=1.0 + i * pause)
+    assert codes(results) == ["286543210987654321"] and rejections(results) == []
+
+
+def test_a_late_read_does_not_cut_a_code_that_arrived_as_one_burst() -> None:
+    framer = Framer(cut())
+    framer.feed(b"286543", now=1.0)
+    # The reader was busy for 0.5 s: the rest was already there right after the previous read.
+    results = framer.feed(b"210987654321\r", now=1.5, arrived_after=1.0)
+    assert codes(results) == ["286543210987654321"] and rejections(results) == []
+
+
+def test_fragment_warnings_are_throttled_but_every_fragment_is_counted() -> None:
+    framer = Framer(cut(fragment_warning_interval=60.0))
+    warnings = []
+    for i in range(5):
+        framer.feed(b"2865", now=i * 1.0)
+        results = framer.feed(b"286543210987654321\r", now=i * 1.0 + 0.5)
+        assert codes(results) == ["286543210987654321"]
+        warnings += rejections(results)
+    assert len(warnings) == 1 and framer.fragments_dropped == 5
+    framer.feed(b"2865", now=100.0)
+    [later] = rejections(framer.feed(b"1\r", now=100.5))
+    assert "5 since the last warning" in later and "6 in all" in later
+
+
+def test_a_framer_without_a_gap_setting_uses_the_byte_stream_default() -> None:
+    framer = Framer(FramingConfig(terminator=Terminator.CR))
+    assert framer.config.inter_char_gap == BYTE_STREAM_GAP
+    framer.feed(b"2865", now=0.0)
+    results = framer.feed(b"286543210987654321\r", now=0.5)
+    assert codes(results) == ["286543210987654321"] and len(rejections(results)) == 1
+
+
+def test_key_events_have_their_own_default_gap() -> None:
+    decoder = HidDecoder()
+    fragment, code = typed("2865")[:-6], typed("286543210987654321")  # no Enter after the fragment
+    for event in fragment:
+        decoder.feed(*event, now=0.0)
+    results = [r for event in code for r in decoder.feed(*event, now=KEYSTROKE_GAP / 2)]
+    assert codes(results) == ["2865286543210987654321"]  # under the keystroke gap: one line, as typed
+    decoder = HidDecoder()
+    for event in fragment:
+        decoder.feed(*event, now=0.0)
+    results = [r for event in code for r in decoder.feed(*event, now=KEYSTROKE_GAP * 2)]
+    assert codes(results) == ["286543210987654321"] and len(rejections(results)) == 1
+
+
+def test_the_gap_does_not_apply_without_a_terminator() -> None:
+    framer = Framer(FramingConfig(terminator=Terminator.NONE, idle_timeout=0.05, inter_char_gap=0.01))
+    framer.feed(b"2865", now=0.0)
+    assert framer.feed(b"4321", now=0.03) == []  # under idle_timeout: the same code
+    assert codes(framer.tick(now=0.1)) == ["28654321"]
+
+
+def test_the_tail_of_an_over_long_line_ends_at_a_pause() -> None:
+    framer = Framer(cut(max_length=8))
+    assert rejections(framer.feed(b"x" * 20, now=0.0)) == ["code longer than 8 bytes"]
+    results = framer.feed(b"2865\r", now=0.5)  # a new scan, not the end of the long line
+    assert codes(results) == ["2865"] and rejections(results) == []
+
+
+def test_a_crlf_scanner_on_a_cr_port_leaves_no_incomplete_line_behind() -> None:
+    framer = Framer(cut())
+    assert codes(framer.feed(b"ABC\r\n", now=0.0)) == ["ABC"]
+    assert framer.deadline() is None
+    assert framer.tick(now=5.0) == []  # the stray LF was no start of a code
+    assert rejections(framer.feed(b"DEF\r\n", now=6.0)) == []

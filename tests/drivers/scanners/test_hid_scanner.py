@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -127,3 +128,16 @@ def test_a_device_someone_else_grabbed_is_an_error_state() -> None:
     with HidScanner(PATH, collector, open_device=Plugs(busy), backoff=Backoff(initial=0.01, maximum=0.05)):
         collector.wait_state(DeviceState.ERROR)
     assert busy.closed
+
+
+def test_a_cut_read_then_the_full_code_gives_the_code_alone() -> None:
+    device, collector = FakeInputDevice(), Collector()
+    with HidScanner(PATH, collector, open_device=Plugs(device)):
+        collector.wait_state(DeviceState.CONNECTED)
+        device.send(typed("28654321")[:-6])  # the keys of a fragment, no Enter
+        time.sleep(0.5)  # over the HID default gap (0.2 s), under a second
+        device.send(typed("286543210987654321"))
+        collector.wait_scans(1)
+    assert [s.code for s in collector.scans()] == ["286543210987654321"]
+    [warning] = collector.warnings()
+    assert "fragment dropped" in warning.reason and "2865" not in warning.reason

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from agent.codes import CodeClass, classify
+from drivers.scanners import hid as hid_shell
+from drivers.scanners import serial as serial_shell
 from drivers.scanners.base import AsyncEventBridge, Backoff
 from drivers.scanners.events import DeviceState, DeviceStatus, ScanEvent, SourceKind
 from drivers.scanners.framing import FramingConfig, Terminator
@@ -176,3 +178,36 @@ def test_backoff_grows_and_its_default_cap_bounds_replug_recovery_well_under_2_s
     assert max(delays) <= 0.5  # a replugged scanner is retried at most half a second later
     backoff.reset()
     assert backoff.next_delay() <= 0.055
+
+
+def test_a_cut_read_then_the_full_code_within_a_second_gives_the_code_alone(
+    sim: SerialScannerSimulator, collector: Collector
+) -> None:
+    scanner = start(sim, collector)  # the serial default gap (50 ms)
+    try:
+        sim.scan_after_cut_read(PAYMENT_CODE, fragment_chars=8, pause=0.3)
+        sim.scan("VIP0001234")  # and the reader goes on as usual
+        collector.wait_scans(2)
+    finally:
+        scanner.stop()
+    assert [s.code for s in collector.scans()] == [PAYMENT_CODE, "VIP0001234"]
+    [warning] = collector.warnings()
+    assert "fragment dropped" in warning.reason and PAYMENT_CODE[:8] not in warning.reason
+
+
+def test_the_gap_is_configurable(sim: SerialScannerSimulator, collector: Collector) -> None:
+    scanner = start(sim, collector, FramingConfig(inter_char_gap=2.0))  # a scanner set to pause between characters
+    try:
+        sim.scan_after_cut_read(PAYMENT_CODE, fragment_chars=8, pause=0.3)
+        collector.wait_scans(1)
+    finally:
+        scanner.stop()
+    assert [s.code for s in collector.scans()] == [PAYMENT_CODE[:8] + PAYMENT_CODE]  # within 2 s: one line
+
+
+def test_each_transport_has_its_own_default_gap_and_a_setting_wins(collector: Collector) -> None:
+    assert SerialScanner("/dev/null", collector).framing.inter_char_gap == serial_shell.DEFAULT_INTER_CHAR_GAP
+    assert hid_shell.HidScanner("/dev/null", collector).framing.inter_char_gap == hid_shell.DEFAULT_INTER_CHAR_GAP
+    assert serial_shell.DEFAULT_INTER_CHAR_GAP < hid_shell.DEFAULT_INTER_CHAR_GAP  # key events come slower than UART bytes
+    chosen = FramingConfig(inter_char_gap=0.5)
+    assert SerialScanner("/dev/null", collector, framing=chosen).framing.inter_char_gap == 0.5
