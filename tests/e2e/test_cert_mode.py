@@ -5,21 +5,25 @@ then Alipay rotating its certificate in the middle of an outbox drain, then a re
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from agent.alipay import AlipayClient
+from agent.alipay.certs import trust_alipay_cert
 from agent.config import alipay_cert_store, load_config, load_credentials
 from hardware_sim.customer import open_card
 from hardware_sim.gateway import GatewaySimulator
 from hardware_sim.gateway.payment_codes import Behaviour, example
 from hardware_sim.printer import PrinterSimulator
 from tests.e2e.test_members import enroll_and_scan_slip
-from tests.support.certmode import write_cert_store_files
+from tests.support.certmode import CERT_FILES, posagent, write_cert_store_files
 from tests.support.daemon import Daemon, MemberStore, free_port, member_config
 from tests.support.gateway import Store as GatewayStore
 from tests.support.gateway import make_template
@@ -139,3 +143,43 @@ def test_a_rotation_in_the_middle_of_a_drain_is_one_download_and_kept_for_the_ne
         assert found["stale"] is False and found["member"]["point"] == updates[0][2]
     assert cert_store.downloads() == 1
     assert alipay_cert_store(cert_store.daemon.config.parent / "state").load()  # still there, readable
+
+
+def test_an_expired_configured_certificate_gives_way_to_the_rotated_one_kept_at_the_last_start(
+    tmp_path: Path,
+) -> None:
+    years_ago = 6 * 365 * 86400.0  # the simulator's certificates live 5 years
+    offset = [-years_ago]
+    with GatewaySimulator(clock=lambda: time.time() + offset[0]) as sim:
+        configured = sim.gateway.cert_mode.current_alipay_cert().file_text  # issued 6 years ago: expired
+        offset[0] = 0.0
+        rotated_sn = sim.rotate_alipay_cert()
+        port = free_port()
+        config = write_cert_store_files(tmp_path, sim, port)
+        keys = config.parent / "certkeys"
+        (keys / CERT_FILES["alipay_cert_file"]).write_text(configured)
+        # What the last run kept when Alipay rotated (as test_a_rotation_in_the_middle... shows it does).
+        roots = x509.load_pem_x509_certificates((keys / CERT_FILES["alipay_root_cert_file"]).read_bytes())
+        rotated = trust_alipay_cert(sim.gateway.cert_mode.current_alipay_cert().file_text.encode(), roots,
+                                    datetime.now(UTC))  # fmt: skip
+        assert rotated.sn == rotated_sn
+        alipay_cert_store(config.parent / "state").save(rotated)
+        daemon = Daemon(config, port, tmp_path / "daemon.log")
+        daemon.start()
+        try:
+            with daemon.ecr() as ecr:
+                ecr.request("sale.start", {"sale_id": "X1", "amount": "3", "subject": "Till 1",
+                                           "code": example(Behaviour.PAID)})  # fmt: skip
+                sale = ecr.wait_for("sale.updated", lambda b: bool(b["sale"]["final"]), timeout=20)["body"]["sale"]
+                assert sale["state"] == "succeeded"
+        finally:
+            daemon.stop()
+        assert sim.inspect()["calls"].get(DOWNLOAD, 0) == 0
+        assert f"certificate {rotated_sn}" in daemon.log.read_text()  # the technician is told to replace the file
+        checked = posagent("config", "check", "--config", str(config))
+        assert checked.returncode == 0 and rotated_sn in checked.stderr and "expired on" in checked.stderr
+    # Without the kept certificate, the expired file is refused as before, naming the setting.
+    for kept in (config.parent / "state" / "alipay_certs").iterdir():
+        kept.unlink()
+    refused = posagent("config", "check", "--config", str(config))
+    assert refused.returncode != 0 and "alipay.alipay_cert_file" in refused.stderr + refused.stdout

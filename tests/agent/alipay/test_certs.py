@@ -163,6 +163,40 @@ def test_stored_certificates_join_the_trusted_set_and_stale_ones_are_dropped(pki
                                                  for d in (configured, newer)]  # fmt: skip
 
 
+def expired_alipay_cert(pki: Pki, label: str = "alipay-1") -> bytes:
+    return pki.alipay_cert(rsa_key(label), not_before=NOW - timedelta(days=400), not_after=NOW - timedelta(days=1))
+
+
+def test_an_expired_configured_certificate_gives_way_to_a_rotated_one_kept_since(pki: Pki) -> None:
+    app_key = rsa_key("app")
+    rotated, stale = pki.alipay_cert(rsa_key("alipay-2")), expired_alipay_cert(pki, "alipay-3")
+    mode = build_cert_mode(pki.app_cert(app_key), expired_alipay_cert(pki), pki.root_bundle, app_key.public_key(),
+                           now=NOW, stored_alipay_certs=[stale, rotated])  # fmt: skip
+    assert [c.sn for c in mode.alipay_certs] == [expected_sn(x509.load_pem_x509_certificates(rotated)[0])]
+    assert mode.configured_alipay_cert_expired is not None and mode.configured_alipay_cert_expired < NOW
+    notice = mode.stand_in_notice()
+    assert notice and "expired on" in notice and mode.alipay_certs[0].sn in notice
+    assert [key for key, _, _ in mode.expiring(NOW, timedelta(days=30))] == []  # the rotated one is in date
+
+
+@pytest.mark.parametrize("configured", ["expired, nothing kept", "expired, from another root",
+                                        "expired, the app's own", "not yet valid"])  # fmt: skip
+def test_only_an_expired_genuine_certificate_gives_way_and_only_to_a_valid_kept_one(pki: Pki, configured: str) -> None:
+    app_key = rsa_key("app")
+    stored = [pki.alipay_cert(rsa_key("alipay-2"))]
+    if configured == "expired, nothing kept":
+        data, stored = expired_alipay_cert(pki), [expired_alipay_cert(pki, "alipay-3")]
+    elif configured == "expired, from another root":
+        data = expired_alipay_cert(new_pki("attacker"))
+    elif configured == "expired, the app's own":
+        data = pki.alipay_cert(app_key, not_before=NOW - timedelta(days=400), not_after=NOW - timedelta(days=1))
+    else:
+        data = pki.alipay_cert(rsa_key("alipay-1"), not_before=NOW + timedelta(days=1))
+    with pytest.raises(CertificateError):
+        build_cert_mode(pki.app_cert(app_key), data, pki.root_bundle, app_key.public_key(), now=NOW,
+                        stored_alipay_certs=stored)  # fmt: skip
+
+
 def test_the_issuer_string_types_are_read_as_java_reads_them(pki: Pki) -> None:
     # cryptography writes the T61String "Café" as the UTF-8 bytes 43 61 66 c3 a9; Java decodes a T61String
     # as Latin-1, so its name (and the SN) holds "CafÃ©". The '+' of the PrintableString is escaped.
