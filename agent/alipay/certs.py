@@ -341,6 +341,11 @@ def build_cert_mode(
     without Alipay's RSA root, an Alipay certificate that does not chain or is out of date, the app
     certificate given where Alipay's belongs or one that does not match the app private key."""
     roots = tuple(load_certificates(root_bundle_pem, "Alipay root certificate bundle"))
+    if any(cert.subject != cert.issuer for cert in roots):
+        # Else Alipay's own certificate file (leaf + intermediate) given here would "chain" and pass,
+        # and every call would then fail at Alipay on the wrong alipay_root_cert_sn.
+        raise CertificateError("the Alipay root certificate bundle holds a certificate that is not a root (it "
+                               "is issued by another): it is not alipayRootCert.crt")  # fmt: skip
     root_sn = root_cert_sn(roots)
     app_chain = load_certificates(app_cert_pem, "app public-key certificate")
     app_leaf = leaf_of(app_chain)

@@ -183,3 +183,26 @@ def test_an_expired_configured_certificate_gives_way_to_the_rotated_one_kept_at_
         kept.unlink()
     refused = posagent("config", "check", "--config", str(config))
     assert refused.returncode != 0 and "alipay.alipay_cert_file" in refused.stderr + refused.stdout
+
+
+MIXED_UP = {  # which file is put where, and the setting the refusal must name
+    "Alipay's certificate is the app's": ("alipay_cert_file", "app_cert_file", "alipay.alipay_cert_file"),
+    "the app's certificate is Alipay's": ("app_cert_file", "alipay_cert_file", "alipay.app_cert_file"),
+    "the root bundle is Alipay's certificate": ("alipay_root_cert_file", "alipay_cert_file",
+                                                "alipay.alipay_root_cert_file"),
+    "Alipay's certificate is the root bundle": ("alipay_cert_file", "alipay_root_cert_file", "alipay.alipay_cert_file"),
+}  # fmt: skip
+
+
+def test_mixed_up_console_files_are_refused_naming_the_setting(tmp_path: Path) -> None:
+    with GatewaySimulator() as sim:
+        config = write_cert_store_files(tmp_path, sim, free_port())
+    keys = config.parent / "certkeys"
+    originals = {setting: (keys / name).read_bytes() for setting, name in CERT_FILES.items()}
+    assert posagent("config", "check", "--config", str(config)).returncode == 0
+    for case, (setting, given, named) in MIXED_UP.items():
+        (keys / CERT_FILES[setting]).write_bytes(originals[given])
+        refused = posagent("config", "check", "--config", str(config))
+        assert refused.returncode == 2 and named in refused.stderr, (case, refused.stderr)
+        assert "Traceback" not in refused.stderr
+        (keys / CERT_FILES[setting]).write_bytes(originals[setting])

@@ -143,6 +143,17 @@ def test_mixed_up_files_are_named(pki: Pki) -> None:
         build_cert_mode(app_pem, b"MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA", pki.root_bundle, public, now=NOW)
 
 
+@pytest.mark.parametrize("given", ["Alipay's certificate file", "the app's certificate and the roots"])
+def test_a_root_bundle_holding_anything_but_roots_is_refused(pki: Pki, given: str) -> None:
+    # Alipay's file (leaf + intermediate) would "chain" (the intermediate is a CA), and the root SN sent
+    # would be wrong: every call refused by Alipay, long after `config check` said OK.
+    app_key = rsa_key("app")
+    app_pem, alipay_pem = pki.app_cert(app_key), pki.alipay_cert(rsa_key("alipay-1"))
+    bundle = alipay_pem if given == "Alipay's certificate file" else app_pem + pki.root_bundle
+    with pytest.raises(CertificateError, match="root certificate bundle holds a certificate that is not a root"):
+        build_cert_mode(app_pem, alipay_pem, bundle, app_key.public_key(), now=NOW)
+
+
 def test_an_ec_root_can_anchor_a_chain_though_it_has_no_sn(pki: Pki) -> None:
     key = rsa_key("alipay-3")
     leaf = pki.ec_root.issue(name("Alipay OpenAPI EC-anchored"), key.public_key())
