@@ -373,8 +373,10 @@ def build_cert_mode(
             continue  # an expired earlier download: Alipay's current one is downloaded again when needed
         if all(cert.sn != known.sn for known in trusted):
             trusted.append(cert)
-    if refused is not None and not trusted:
-        raise refused
+    if refused is not None:
+        if not trusted:
+            raise refused
+        trusted.sort(key=lambda cert: cert.leaf.not_valid_before_utc, reverse=True)  # the newest stands in
     return CertMode(cert_sn(app_leaf), root_sn, roots, tuple(trusted), app_leaf, configured_expired)
 
 

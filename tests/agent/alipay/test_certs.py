@@ -181,9 +181,11 @@ def expired_alipay_cert(pki: Pki, label: str = "alipay-1") -> bytes:
 def test_an_expired_configured_certificate_gives_way_to_a_rotated_one_kept_since(pki: Pki) -> None:
     app_key = rsa_key("app")
     rotated, stale = pki.alipay_cert(rsa_key("alipay-2")), expired_alipay_cert(pki, "alipay-3")
+    older = pki.alipay_cert(rsa_key("alipay-4"), not_before=NOW - timedelta(days=60))  # rotated to before
     mode = build_cert_mode(pki.app_cert(app_key), expired_alipay_cert(pki), pki.root_bundle, app_key.public_key(),
-                           now=NOW, stored_alipay_certs=[stale, rotated])  # fmt: skip
-    assert [c.sn for c in mode.alipay_certs] == [expected_sn(x509.load_pem_x509_certificates(rotated)[0])]
+                           now=NOW, stored_alipay_certs=[older, stale, rotated])  # fmt: skip
+    assert [c.sn for c in mode.alipay_certs] == [expected_sn(x509.load_pem_x509_certificates(data)[0])
+                                                 for data in (rotated, older)]  # newest first  # fmt: skip
     assert mode.configured_alipay_cert_expired is not None and mode.configured_alipay_cert_expired < NOW
     notice = mode.stand_in_notice()
     assert notice and "expired on" in notice and mode.alipay_certs[0].sn in notice
