@@ -30,6 +30,10 @@ BIN = Path(sys.executable).parent
 APP_ID = "2021000000000001"
 PAID_CODE = "281012345678901234"  # the gateway simulator pays codes whose third digit is not 9
 CARD_PREFIX = "LOTUS"
+ORGANIZATION = "Lotus Tea House Ltd"
+# Certificate mode: the three files the console gives (named in [alipay]) and the key beside them.
+CERT_FILES = {"app_cert_file": f"appCertPublicKey_{APP_ID}.crt", "alipay_cert_file": "alipayCertPublicKey_RSA2.crt",
+              "alipay_root_cert_file": "alipayRootCert.crt"}  # fmt: skip
 
 
 class DemoError(RuntimeError):
@@ -38,11 +42,16 @@ class DemoError(RuntimeError):
 
 def cli(*argv: str) -> Any:
     """Run a posagent/posagent-sim command with --json and return what it printed."""
+    return json.loads(cli_text(*argv))
+
+
+def cli_text(*argv: str) -> str:
+    """Run a posagent/posagent-sim command and return what it printed."""
     result = subprocess.run([str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True, check=False,
                             timeout=120)  # fmt: skip
     if result.returncode != 0:
         raise DemoError(f"{' '.join(argv[:3])} exited with {result.returncode}:\n{result.stdout}{result.stderr}")
-    return json.loads(result.stdout)
+    return result.stdout
 
 
 @dataclass
@@ -112,6 +121,13 @@ class Merchant:
     keys: Path
     gateway_url: str
     template_id: str = ""
+    cert_mode: bool = False  # the app signs in public-key certificate mode (公钥证书) instead of with keys
+
+    @property
+    def key_files(self) -> list[str]:
+        """What a technician copies to each store PC next to the private key."""
+        files = list(CERT_FILES.values()) if self.cert_mode else ["alipay_public_key.pem"]
+        return ["app_private_key.pem", *files]
 
     def inspect(self) -> dict[str, Any]:
         return inspect_gateway(self.gateway_url)
@@ -152,6 +168,7 @@ class SimulatedStore:
     gateway_url: str = ""
     template_id: str = ""
     card_prefix: str = CARD_PREFIX
+    cert_mode: bool = False
     ecr_port: int = 0
     status_port: int = 0
     token: str = ""
@@ -183,14 +200,16 @@ def free_port() -> int:
 
 
 def build_store(work: Path, say: Callable[[str], None] = lambda text: None, *,
-                children: list[Child] | None = None) -> SimulatedStore:  # fmt: skip
+                children: list[Child] | None = None, cert_mode: bool = False) -> SimulatedStore:  # fmt: skip
     """Set up the merchant's side (keys, template, form) and start every device and the agent, each
-    added to `children` as it starts (so whoever holds that list can stop them even mid-set-up)."""
+    added to `children` as it starts (so whoever holds that list can stop them even mid-set-up).
+    `cert_mode`: the app uses public-key certificates (a CSR, the console's three files) instead of keys."""
     if work.exists():
         shutil.rmtree(work)
-    store = SimulatedStore(work=work, slips=work / "slips", children=[] if children is None else children)
+    store = SimulatedStore(work=work, slips=work / "slips", children=[] if children is None else children,
+                           cert_mode=cert_mode)  # fmt: skip
     try:
-        merchant = start_merchant(work, store.children, say)
+        merchant = start_merchant(work, store.children, say, cert_mode=cert_mode)
         store.gateway_url, store.template_id = merchant.gateway_url, merchant.template_id
         callback_port = free_port()
         till = start_till(work, merchant, store.children, say,
@@ -204,23 +223,31 @@ def build_store(work: Path, say: Callable[[str], None] = lambda text: None, *,
     return store
 
 
-def start_merchant(work: Path, children: list[Child], say: Callable[[str], None]) -> Merchant:
+def start_merchant(work: Path, children: list[Child], say: Callable[[str], None], *,
+                   cert_mode: bool = False) -> Merchant:  # fmt: skip
     """The merchant's app key pair, the simulated Alipay gateway that knows it, and the card template from
-    deploy/examples/card-template.toml with its form (`posagent card ...`, run with the config in `work`)."""
+    deploy/examples/card-template.toml with its form (`posagent card ...`, run with the config in `work`).
+    `cert_mode`: a CSR instead, uploaded to the gateway as to the console, which gives the three files."""
     keys, logs = work / "keys", work / "logs"
     keys.mkdir(parents=True, exist_ok=True)
     logs.mkdir(exist_ok=True)
-    generated = cli("posagent", "keys", "generate", "--out", str(keys), "--json")
-    say(f"app key pair in {keys} (private key mode 0600)")
+    csr = ["--csr", "--app-id", APP_ID, "--org", ORGANIZATION] if cert_mode else []
+    generated = cli("posagent", "keys", "generate", "--out", str(keys), *csr, "--json")
+    say(f"app key pair in {keys} (private key mode 0600)" + (f", CSR {generated['csr_file']}" if cert_mode else ""))
+    app = [] if cert_mode else ["--app", f"{APP_ID}={generated['public_key_file']}"]
     gateway = Child.start("gateway", [str(BIN / "posagent-sim"), "gateway", "--port", "0", "--state-dir",
-                                      str(work / "gateway"), "--app", f"{APP_ID}={generated['public_key_file']}"],
-                          logs / "gateway.log", into=children)  # fmt: skip
-    merchant = Merchant(work, keys, gateway.first_line)
-    shutil.copy(work / "gateway" / "alipay_public_key.pem", keys / "alipay_public_key.pem")
+                                      str(work / "gateway"), *app], logs / "gateway.log", into=children)  # fmt: skip
+    merchant = Merchant(work, keys, gateway.first_line, cert_mode=cert_mode)
     say(f"simulated Alipay gateway at {merchant.gateway_url}")
+    if cert_mode:
+        cli_text("posagent-sim", "gateway", "register-cert-app", "--url", merchant.gateway_url, "--app-id", APP_ID,
+                 "--csr", str(generated["csr_file"]), "--out", str(keys))  # fmt: skip
+        say(f"CSR uploaded (certificate mode): {', '.join(CERT_FILES.values())} saved in {keys}")
+    else:
+        shutil.copy(work / "gateway" / "alipay_public_key.pem", keys / "alipay_public_key.pem")
 
     config = work / "agent.toml"
-    config.write_text(_alipay_config(merchant.gateway_url, TillPlace()))
+    config.write_text(_alipay_config(merchant.gateway_url, TillPlace(), cert_mode=cert_mode))
     os.environ["POSAGENT_CONFIG"] = str(config)
     spec_dir = work / "template"
     shutil.copytree(ROOT / "deploy" / "examples", spec_dir, dirs_exist_ok=True)
@@ -245,7 +272,7 @@ def start_till(work: Path, merchant: Merchant, children: list[Child], say: Calla
     keys.mkdir(parents=True, exist_ok=True)
     logs.mkdir(exist_ok=True)
     if keys != merchant.keys:
-        for name in ("app_private_key.pem", "alipay_public_key.pem"):
+        for name in merchant.key_files:
             shutil.copy(merchant.keys / name, keys / name)
             os.chmod(keys / name, 0o600)
     printer = Child.start("printer", [str(BIN / "posagent-sim"), "printer", "--port", "0", "--out", str(slips),
@@ -267,7 +294,7 @@ def start_till(work: Path, merchant: Merchant, children: list[Child], say: Calla
     create_key_file(keys / "outbox.key")
     ecr_port, status_port = free_port(), free_port()
     config = work / "agent.toml"
-    config.write_text(_alipay_config(merchant.gateway_url, place) + _devices_config(
+    config.write_text(_alipay_config(merchant.gateway_url, place, cert_mode=merchant.cert_mode) + _devices_config(
         work, template_id=merchant.template_id, ecr_port=ecr_port, status_port=status_port, printer_port=printer_port,
         scanner_path=scanner.first_line, camera_url=camera_child.first_line if camera_child else None,
         callback_url=callback_url, callback_port=callback_port) + fleet)  # fmt: skip
@@ -294,12 +321,14 @@ def wait_listening(port: int, child: Child, log: Path, timeout: float = 30.0) ->
     raise DemoError(f"the {child.name} did not start listening:\n{log.read_text()[-3000:]}")
 
 
-def _alipay_config(gateway_url: str, place: TillPlace) -> str:
+def _alipay_config(gateway_url: str, place: TillPlace, *, cert_mode: bool = False) -> str:
+    verify = ("\n".join(f'{key} = "keys/{name}"' for key, name in CERT_FILES.items()) if cert_mode
+              else 'alipay_public_key_file = "keys/alipay_public_key.pem"')  # fmt: skip
     return f"""[alipay]
 app_id = "{APP_ID}"
 gateway = "{gateway_url}"
 app_private_key_file = "keys/app_private_key.pem"
-alipay_public_key_file = "keys/alipay_public_key.pem"
+{verify}
 
 [store]
 id = "{place.store_id}"
@@ -399,6 +428,12 @@ def journey(store: SimulatedStore, say: Callable[[str], None] = lambda text: Non
         paid = ecr.wait_for("sale.updated", lambda b: b["sale"]["final"], timeout=60)["body"]["sale"]
         say(f"sale {paid['sale_id']}: {paid['state']}, trade {paid['trade_no']}, member {paid['member_card_no']}")
 
+        if store.cert_mode:
+            step("Alipay replaces its public-key certificate (certificate mode)")
+            rotated = cli_text("posagent-sim", "gateway", "rotate-alipay-cert", "--url", store.gateway_url)
+            say(f"the gateway now signs with a new certificate ({rotated.strip()}); the agent downloads it, checks "
+                "it chains to alipayRootCert.crt, and keeps it in state/alipay_certs/")  # fmt: skip
+
         step("Points for the purchase: loyalty.update with the new absolute value")
         # The demo has no loyalty system of record, so the look-up stands in for one. A real till sends the
         # total its own loyalty system computed (docs/membership-walkthrough.md: a look-up plus an
@@ -411,6 +446,10 @@ def journey(store: SimulatedStore, say: Callable[[str], None] = lambda text: Non
     card = next(c for c in books["cards"] if c["biz_card_no"] == card_no)
     say(f"Alipay's books: card {card_no} has {card['point']} points, level {card['level']}; "
         f"{len(books['trades'])} trade(s), {books['regressions']} regressions")  # fmt: skip
+    if store.cert_mode:
+        kept = sorted(p.name for p in (store.work / "state" / "alipay_certs").glob("*.pem"))
+        say(f"certificate mode: {books['calls'].get('alipay.open.app.alipaycert.download', 0)} certificate "
+            f"download(s); kept for the next start: {', '.join(kept) or 'none'}")  # fmt: skip
     step("What the technician sees: /metrics and the status page")
     for line in metrics_summary(store):
         say(line)

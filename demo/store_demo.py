@@ -24,16 +24,20 @@ def main() -> int:
     parser.add_argument("--keep-running", action="store_true",
                         help="leave the store up afterwards, for `posagent ecr ...` (Ctrl-C or SIGTERM stops "
                         "it)")  # fmt: skip
+    parser.add_argument("--cert-mode", action="store_true",
+                        help="the app signs in public-key certificate mode: a CSR, the console's three certificate "
+                        "files, and Alipay rotating its certificate during the journey")  # fmt: skip
     args = parser.parse_args()
     started = time.monotonic()
+    mode = "\nCertificate mode: the app signs with public-key certificates (公钥证书)." if args.cert_mode else ""
     print(f"POS Agent: a simulated store (gateway, printer, scanner, camera) and the agent as a daemon.\n"
-          f"Everything it makes goes to {args.workdir}")  # fmt: skip
+          f"Everything it makes goes to {args.workdir}{mode}")  # fmt: skip
     step("Set up the merchant's side and start the store")
     children: list[Child] = []
     code = 0
     with children_stopped_on_exit(children):
         try:
-            store = build_store(args.workdir, say, children=children)
+            store = build_store(args.workdir, say, children=children, cert_mode=args.cert_mode)
             result = journey(store, say, step)
             print(f"\nDone in {time.monotonic() - started:.1f} s. Slips: {store.slips}  Agent log: "
                   f"{args.workdir / 'logs' / 'agent.log'}")  # fmt: skip

@@ -42,4 +42,15 @@ class AlipayCertStore:
         final = self.directory / f"alipay_cert_{cert.sn}.pem"
         temporary = final.with_suffix(".tmp")
         temporary.write_bytes(cert.pem)
+        os.chmod(temporary, 0o644)  # public certificates, read by the daemon whoever saved them
+        self._owned_like_state_dir(self.directory, temporary)
         os.replace(temporary, final)
+
+    def _owned_like_state_dir(self, *paths: Path) -> None:
+        # A set-up command run as root (sudo) may save here first: the folder and file then belong to the
+        # state dir's owner (the daemon's user), or the daemon could not add the next certificate.
+        if os.geteuid() != 0:
+            return
+        owner = self.directory.parent.stat()
+        for path in paths:
+            os.chown(path, owner.st_uid, owner.st_gid)

@@ -301,14 +301,26 @@ class CertMode:
     roots: tuple[x509.Certificate, ...]
     alipay_certs: tuple[AlipayCert, ...]  # the configured one first, then those downloaded since
     app_cert: x509.Certificate
+    # Set when the configured Alipay certificate has expired and one Alipay rotated to since (kept in the
+    # state dir) stands in for it: when it ended. `alipay_certs` then holds only the stored ones.
+    configured_alipay_cert_expired: datetime | None = None
 
     def expiring(self, now: datetime, within: timedelta) -> list[tuple[str, str, datetime]]:
         """(setting, what, end) of each configured certificate that ends within `within` of `now`."""
-        in_use = [("app_cert_file", "app public-key certificate", self.app_cert),
-                  ("alipay_cert_file", "Alipay public-key certificate", self.alipay_certs[0].leaf)]  # fmt: skip
+        in_use = [("app_cert_file", "app public-key certificate", self.app_cert)]
+        if self.configured_alipay_cert_expired is None:  # else a rotated one is in use: nothing to renew
+            in_use.append(("alipay_cert_file", "Alipay public-key certificate", self.alipay_certs[0].leaf))
         in_use += [("alipay_root_cert_file", f"Alipay root {root.subject.rfc4514_string()}", root)
                    for root in self.roots]  # fmt: skip
         return [(key, what, c.not_valid_after_utc) for key, what, c in in_use if c.not_valid_after_utc - now < within]
+
+    def stand_in_notice(self) -> str | None:
+        """What to tell the technician when a rotated certificate stands in for the expired configured one."""
+        if self.configured_alipay_cert_expired is None:
+            return None
+        return (f"the Alipay public-key certificate expired on {self.configured_alipay_cert_expired:%Y-%m-%d}; "
+                f"Alipay's newer certificate {self.alipay_certs[0].sn}, kept in state_dir/alipay_certs since its "
+                "rotation, is used instead")  # fmt: skip
 
     def __repr__(self) -> str:
         return f"CertMode(app_cert_sn={self.app_cert_sn!r}, alipay_certs={[c.sn for c in self.alipay_certs]!r})"
@@ -329,6 +341,11 @@ def build_cert_mode(
     without Alipay's RSA root, an Alipay certificate that does not chain or is out of date, the app
     certificate given where Alipay's belongs or one that does not match the app private key."""
     roots = tuple(load_certificates(root_bundle_pem, "Alipay root certificate bundle"))
+    if any(cert.subject != cert.issuer for cert in roots):
+        # Else Alipay's own certificate file (leaf + intermediate) given here would "chain" and pass,
+        # and every call would then fail at Alipay on the wrong alipay_root_cert_sn.
+        raise CertificateError("the Alipay root certificate bundle holds a certificate that is not a root (it "
+                               "is issued by another): it is not alipayRootCert.crt")  # fmt: skip
     root_sn = root_cert_sn(roots)
     app_chain = load_certificates(app_cert_pem, "app public-key certificate")
     app_leaf = leaf_of(app_chain)
@@ -338,8 +355,17 @@ def build_cert_mode(
     if same_public_key(leaf_of(load_certificates(alipay_cert_pem, "Alipay public-key certificate")), app_public_key):
         raise CertificateError("the Alipay public-key certificate holds the app's own key: "
                                "it is the app certificate, not Alipay's")  # fmt: skip
-    configured = trust_alipay_cert(alipay_cert_pem, roots, now)
-    trusted = [configured]
+    configured_expired: datetime | None = None
+    refused: CertificateError | None = None
+    try:
+        trusted = [trust_alipay_cert(alipay_cert_pem, roots, now)]
+    except CertificateError as exc:
+        # Alipay rotates before its certificate ends, so the configured file may have expired while the
+        # one rotated to since is kept in the state dir: then that one is used. Any other fault refuses.
+        configured_expired = _merely_expired(alipay_cert_pem, roots, now)
+        if configured_expired is None:
+            raise
+        trusted, refused = [], exc
     for data in stored_alipay_certs:
         try:
             cert = trust_alipay_cert(data, roots, now, "stored Alipay certificate")
@@ -347,4 +373,22 @@ def build_cert_mode(
             continue  # an expired earlier download: Alipay's current one is downloaded again when needed
         if all(cert.sn != known.sn for known in trusted):
             trusted.append(cert)
-    return CertMode(cert_sn(app_leaf), root_sn, roots, tuple(trusted), app_leaf)
+    if refused is not None:
+        if not trusted:
+            raise refused
+        trusted.sort(key=lambda cert: cert.leaf.not_valid_before_utc, reverse=True)  # the newest stands in
+    return CertMode(cert_sn(app_leaf), root_sn, roots, tuple(trusted), app_leaf, configured_expired)
+
+
+def _merely_expired(data: bytes, roots: Sequence[x509.Certificate], now: datetime) -> datetime | None:
+    """When an Alipay certificate file is refused at `now` only because its leaf has ended: the end
+    (it chained, and every link was in date, at that moment). None for any other fault."""
+    try:
+        leaf = leaf_of(load_certificates(data, "Alipay public-key certificate"))
+        end = leaf.not_valid_after_utc
+        if now <= end:
+            return None
+        trust_alipay_cert(data, roots, end)
+    except CertificateError:
+        return None
+    return end

@@ -175,8 +175,8 @@ class OpenApiProtocol:
         except MalformedResponse as exc:
             raise ResponseVerificationError(f"garbled response: {exc}", method=method, http_status=200) from None
         if self.credentials.cert_mode is not None and method == AlipayCertDownload.METHOD:
-            # Signed (if at all) by the certificate it introduces, as the official SDKs also see it: its
-            # content is trusted only through the root bundle, in accept_alipay_cert.
+            # Signed by the certificate it introduces: verified in accept_alipay_cert, once that
+            # certificate is trusted through the root bundle.
             return node
         if node.sign is None:
             data = node.data
@@ -252,8 +252,24 @@ class OpenApiProtocol:
             raise CertificateError(f"the download for Alipay certificate {sn} returned certificate {cert.sn}")
         if same_public_key(cert.leaf, self.credentials.app_private_key.public_key()):
             raise CertificateError(f"downloaded Alipay certificate {sn} holds the app's own key")
+        self._check_download_signed(sn, cert, body)
         self._alipay_certs[cert.sn] = cert
         return cert
+
+    def _check_download_signed(self, sn: str, cert: AlipayCert, body: bytes) -> None:
+        """The download reply is Alipay's too: once its certificate chains, the reply must verify with the
+        certificate it names (the new one, or one already trusted), like every other reply."""
+        node = locate_response(body, AlipayCertDownload.METHOD, self.charset)  # parse() located it already
+        known = {**self._alipay_certs, cert.sn: cert}
+        if node.sign is None:
+            raise CertificateError(f"the download of Alipay certificate {sn} is not signed")
+        if node.cert_sn is not None and node.cert_sn not in known:
+            raise CertificateError(f"the download of Alipay certificate {sn} is signed with unknown certificate "
+                                   f"{node.cert_sn}")  # fmt: skip
+        signers = [known[node.cert_sn]] if node.cert_sn else list(known.values())
+        if not any(_verifies(node, node.sign, signer.public_key) for signer in signers):
+            raise CertificateError(f"the download of Alipay certificate {sn} does not verify with the certificate "
+                                   "it is signed with")  # fmt: skip
 
 
 def _verifies(node: ResponseNode, sign: str, key: rsa.RSAPublicKey) -> bool:

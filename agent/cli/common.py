@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from agent.alipay import AlipayClient, AlipayError, Timeouts
 from agent.alipay.errors import BusinessError, ConfigurationError, NoAnswerError, SignatureMismatchError
-from agent.config import AgentConfig, AlipaySettings, ConfigError, load_config, load_credentials
+from agent.config import AgentConfig, AlipaySettings, ConfigError, alipay_cert_store, load_config, load_credentials
 from agent.config.load import config_path
 
 T = TypeVar("T")
@@ -70,29 +70,41 @@ def add_gateway_options(parser: argparse.ArgumentParser) -> None:
 
 def alipay_settings(args: argparse.Namespace) -> AlipaySettings:
     """The config file's [alipay] section with command-line overrides; flags alone are enough."""
+    return alipay_setup(args)[0]
+
+
+def alipay_setup(args: argparse.Namespace) -> tuple[AlipaySettings, Path | None]:
+    """`alipay_settings`, and the config's state_dir (None when flags alone were given): in certificate
+    mode the commands share the daemon's store of Alipay's rotated certificates."""
     overrides = {"app_id": args.app_id, "gateway": args.gateway, "app_private_key_file": args.private_key,
                  "alipay_public_key_file": args.alipay_public_key}  # fmt: skip
     flags_complete = all(overrides[k] for k in ("app_id", "app_private_key_file", "alipay_public_key_file"))
     if flags_complete and not args.config:
         settings = AlipaySettings(app_id=args.app_id, app_private_key_file=Path(args.private_key),
                                   alipay_public_key_file=Path(args.alipay_public_key))  # fmt: skip
+        state_dir = None
     else:
-        settings = load_config(args.config).alipay
+        config = load_config(args.config)
+        settings, state_dir = config.alipay, config.paths.state_dir
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
         if value:
             changes[key] = Path(value) if key.endswith("_file") else value
-    return replace(settings, **changes)
+    return replace(settings, **changes), state_dir
 
 
 def agent_config(args: argparse.Namespace) -> AgentConfig:
     return load_config(getattr(args, "config", None))
 
 
-def make_client(settings: AlipaySettings) -> AlipayClient:
-    credentials = load_credentials(settings)
+def make_client(settings: AlipaySettings, state_dir: Path | None = None) -> AlipayClient:
+    """The client of the commands. Certificate mode with a state_dir: Alipay certificates rotated to
+    since are trusted at once, and one downloaded now is kept there for the daemon and the next command."""
+    store = alipay_cert_store(state_dir) if settings.cert_mode and state_dir is not None else None
+    credentials = load_credentials(settings, cert_store=store)
     timeouts = Timeouts(connect=settings.connect_timeout, read=settings.read_timeout)
-    return AlipayClient(credentials, settings.gateway, timeouts=timeouts)
+    return AlipayClient(credentials, settings.gateway, timeouts=timeouts,
+                        cert_sink=store.save if store is not None else None)  # fmt: skip
 
 
 def emit(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:
@@ -155,7 +167,7 @@ def run_with_client(
 ) -> int:
     """Load settings, open a client, run `body`, and turn every failure into a clear message and exit code."""
     try:
-        client = make_client(alipay_settings(args))
+        client = make_client(*alipay_setup(args))
     except ConfigError as exc:
         return fail(args, EXIT_USAGE, str(exc), {"problems": [str(p) for p in exc.problems]})
 

@@ -136,10 +136,15 @@ def certificate_warnings(config: AgentConfig) -> list[str]:
         mode = load_credentials(config.alipay, cert_store=alipay_cert_store(config.paths.state_dir)).cert_mode
     except ConfigError:
         return []  # reported by the preflight
+    if mode is None:
+        return []
     now = datetime.now(UTC)
-    return [f"alipay.{key}: the {what} expires on {end:%Y-%m-%d} ({(end - now).days} days); renew it in the "
-            "Alipay console and replace the file (docs/operations.md, Certificate mode)"
-            for key, what, end in (mode.expiring(now, mode.EXPIRY_WARNING) if mode else [])]  # fmt: skip
+    notice = mode.stand_in_notice()
+    stand_in = [f"alipay.alipay_cert_file: {notice}; download the current one from the Alipay console and "
+                "replace the file (docs/operations.md, Certificate mode)"] if notice else []  # fmt: skip
+    return stand_in + [f"alipay.{key}: the {what} expires on {end:%Y-%m-%d} ({(end - now).days} days); renew it "
+                       "in the Alipay console and replace the file (docs/operations.md, Certificate mode)"
+                       for key, what, end in mode.expiring(now, mode.EXPIRY_WARNING)]  # fmt: skip
 
 
 def _check_failed(args: argparse.Namespace, source: str, problems: list[Problem]) -> int:

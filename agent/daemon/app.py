@@ -137,6 +137,9 @@ class Agent:
         token = read_secret_file(config.ecr.token_file, "ecr.token_file")
         cert_store = alipay_cert_store(config.paths.state_dir)  # certificate mode: Alipay's rotated certificates
         credentials = load_credentials(config.alipay, cert_store=cert_store)
+        notice = credentials.cert_mode.stand_in_notice() if credentials.cert_mode else None
+        if notice:  # it works, but the next start without the state dir would not: the file wants replacing
+            log.warning("alipay.alipay_cert_file: %s; replace the file with the current one from the console", notice)
         # In fleet mode the out_string MAC key comes from the fleet key, so headquarters' relay can check it.
         fleet_keys = load_key_file(config.fleet.key_file) if config.fleet is not None else None
         fleet_password = (read_secret_file(config.fleet.password_file, "fleet.password_file")

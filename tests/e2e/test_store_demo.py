@@ -68,3 +68,16 @@ def test_sigterm_while_the_store_keeps_running_stops_everything_it_started(tmp_p
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+
+
+def test_the_demo_in_certificate_mode_plays_the_journey_through_a_rotation(tmp_path: Path) -> None:
+    work = tmp_path / "demo"
+    done = subprocess.run([str(ROOT / "run"), "demo", "--cert-mode", "--workdir", str(work)], capture_output=True,
+                          text=True, timeout=240, check=False)  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    config = (work / "agent.toml").read_text()
+    assert "app_cert_file" in config and "alipay_public_key_file" not in config
+    assert "CSR uploaded (certificate mode)" in output and "points at Alipay" in output
+    kept = sorted(p.name for p in (work / "state" / "alipay_certs").iterdir())
+    assert len(kept) == 1 and f"1 certificate download(s); kept for the next start: {kept[0]}" in output

@@ -13,7 +13,8 @@ from .base import ApiRequest, req_str
 class AlipayCertDownload(ApiRequest[str]):
     """Asked when a reply names an Alipay certificate the agent does not have. The result is
     `alipay_cert_content`, Base64 of the certificate file's PEM; it is trusted only once it chains to the
-    configured root bundle (the reply's own signature cannot vouch for the key it introduces)."""
+    configured root bundle (the reply's own signature cannot vouch for the key it introduces), and then
+    the reply must verify with it (`OpenApiProtocol.accept_alipay_cert`)."""
 
     METHOD = "alipay.open.app.alipaycert.download"
     alipay_cert_sn: str

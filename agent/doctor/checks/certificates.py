@@ -53,6 +53,11 @@ def judge_certificates(
     current = mode.alipay_certs[0]
     findings = [ok(NAME, f"the app certificate matches the app private key (SN {mode.app_cert_sn}); Alipay's "
                          f"certificate {current.sn} chains to the root bundle and is in date")]  # fmt: skip
+    notice = mode.stand_in_notice()
+    if notice:
+        findings.append(warn(f"{NAME}.stand_in", f"alipay.alipay_cert_file: {notice}",
+                             "download the current Alipay public-key certificate from the Alipay console and "
+                             "replace the file; see 'Certificate mode' in docs/operations.md"))  # fmt: skip
     return findings + judge_expiry(mode, now)
 
 

@@ -143,6 +143,17 @@ def test_mixed_up_files_are_named(pki: Pki) -> None:
         build_cert_mode(app_pem, b"MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA", pki.root_bundle, public, now=NOW)
 
 
+@pytest.mark.parametrize("given", ["Alipay's certificate file", "the app's certificate and the roots"])
+def test_a_root_bundle_holding_anything_but_roots_is_refused(pki: Pki, given: str) -> None:
+    # Alipay's file (leaf + intermediate) would "chain" (the intermediate is a CA), and the root SN sent
+    # would be wrong: every call refused by Alipay, long after `config check` said OK.
+    app_key = rsa_key("app")
+    app_pem, alipay_pem = pki.app_cert(app_key), pki.alipay_cert(rsa_key("alipay-1"))
+    bundle = alipay_pem if given == "Alipay's certificate file" else app_pem + pki.root_bundle
+    with pytest.raises(CertificateError, match="root certificate bundle holds a certificate that is not a root"):
+        build_cert_mode(app_pem, alipay_pem, bundle, app_key.public_key(), now=NOW)
+
+
 def test_an_ec_root_can_anchor_a_chain_though_it_has_no_sn(pki: Pki) -> None:
     key = rsa_key("alipay-3")
     leaf = pki.ec_root.issue(name("Alipay OpenAPI EC-anchored"), key.public_key())
@@ -161,6 +172,42 @@ def test_stored_certificates_join_the_trusted_set_and_stale_ones_are_dropped(pki
                            stored_alipay_certs=[newer, expired, configured])  # fmt: skip
     assert [c.sn for c in mode.alipay_certs] == [expected_sn(x509.load_pem_x509_certificates(d)[0])
                                                  for d in (configured, newer)]  # fmt: skip
+
+
+def expired_alipay_cert(pki: Pki, label: str = "alipay-1") -> bytes:
+    return pki.alipay_cert(rsa_key(label), not_before=NOW - timedelta(days=400), not_after=NOW - timedelta(days=1))
+
+
+def test_an_expired_configured_certificate_gives_way_to_a_rotated_one_kept_since(pki: Pki) -> None:
+    app_key = rsa_key("app")
+    rotated, stale = pki.alipay_cert(rsa_key("alipay-2")), expired_alipay_cert(pki, "alipay-3")
+    older = pki.alipay_cert(rsa_key("alipay-4"), not_before=NOW - timedelta(days=60))  # rotated to before
+    mode = build_cert_mode(pki.app_cert(app_key), expired_alipay_cert(pki), pki.root_bundle, app_key.public_key(),
+                           now=NOW, stored_alipay_certs=[older, stale, rotated])  # fmt: skip
+    assert [c.sn for c in mode.alipay_certs] == [expected_sn(x509.load_pem_x509_certificates(data)[0])
+                                                 for data in (rotated, older)]  # newest first  # fmt: skip
+    assert mode.configured_alipay_cert_expired is not None and mode.configured_alipay_cert_expired < NOW
+    notice = mode.stand_in_notice()
+    assert notice and "expired on" in notice and mode.alipay_certs[0].sn in notice
+    assert [key for key, _, _ in mode.expiring(NOW, timedelta(days=30))] == []  # the rotated one is in date
+
+
+@pytest.mark.parametrize("configured", ["expired, nothing kept", "expired, from another root",
+                                        "expired, the app's own", "not yet valid"])  # fmt: skip
+def test_only_an_expired_genuine_certificate_gives_way_and_only_to_a_valid_kept_one(pki: Pki, configured: str) -> None:
+    app_key = rsa_key("app")
+    stored = [pki.alipay_cert(rsa_key("alipay-2"))]
+    if configured == "expired, nothing kept":
+        data, stored = expired_alipay_cert(pki), [expired_alipay_cert(pki, "alipay-3")]
+    elif configured == "expired, from another root":
+        data = expired_alipay_cert(new_pki("attacker"))
+    elif configured == "expired, the app's own":
+        data = pki.alipay_cert(app_key, not_before=NOW - timedelta(days=400), not_after=NOW - timedelta(days=1))
+    else:
+        data = pki.alipay_cert(rsa_key("alipay-1"), not_before=NOW + timedelta(days=1))
+    with pytest.raises(CertificateError):
+        build_cert_mode(pki.app_cert(app_key), data, pki.root_bundle, app_key.public_key(), now=NOW,
+                        stored_alipay_certs=stored)  # fmt: skip
 
 
 def test_the_issuer_string_types_are_read_as_java_reads_them(pki: Pki) -> None:

@@ -237,18 +237,49 @@ async def test_the_cert_sn_member_is_checked_before_anything_is_asked(pki: Pki, 
             assert (await client.execute(QUERY)).paid
 
 
-async def test_the_download_reply_needs_no_signature_trust_comes_from_the_root(pki: Pki) -> None:
-    setup = cert_setup(pki)
-    new_key = rsa_key("alipay-2")
-    setup.gateway.rotate(new_key, pki.alipay_cert(new_key))
+def tampered_download(setup: Setup, change: str) -> httpx.MockTransport:
+    """The gateway, with the download reply's signature removed, or made by another key."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         response = setup.gateway.handler(request)
         if b"alipaycert.download" not in request.url.query:
             return response
         reply = json.loads(response.content)
-        return httpx.Response(200, content=json.dumps({k: v for k, v in reply.items() if k != "sign"}).encode())
+        if change == "unsigned":
+            del reply["sign"]
+        else:
+            name_ = DOWNLOAD.replace(".", "_") + "_response"
+            node = json.dumps(reply[name_], separators=(",", ":"))
+            reply["sign"] = rsa2_sign(rsa_key("intruder"), node.encode())
+            if change == "signed by an unknown certificate":
+                reply["alipay_cert_sn"] = "f" * 32
+        return httpx.Response(200, content=json.dumps(reply, separators=(",", ":")).encode())
 
-    async with AlipayClient(setup.credentials, GATEWAY, transport=httpx.MockTransport(handler)) as client:
+    return httpx.MockTransport(handler)
+
+
+async def test_the_download_reply_verifies_with_the_certificate_it_brings(pki: Pki, tmp_path: Path) -> None:
+    setup = cert_setup(pki)
+    new_key = rsa_key("alipay-2")
+    setup.gateway.rotate(new_key, pki.alipay_cert(new_key))
+    store = AlipayCertStore(tmp_path)
+    async with AlipayClient(setup.credentials, GATEWAY, transport=setup.gateway.transport,
+                            cert_sink=store.save) as client:  # fmt: skip
         assert (await client.execute(QUERY)).paid
-    assert client.protocol.trusts(setup.gateway.sn)
+    assert client.protocol.trusts(setup.gateway.sn) and len(store.load()) == 1
+
+
+@pytest.mark.parametrize("change", ["unsigned", "signed by another key", "signed by an unknown certificate"])
+async def test_a_download_reply_not_signed_by_alipay_is_refused_even_when_the_certificate_chains(
+    pki: Pki, change: str, tmp_path: Path
+) -> None:
+    # A genuine certificate (it chains) replayed by someone on the way: the reply carrying it must be Alipay's.
+    setup = cert_setup(pki)
+    new_key = rsa_key("alipay-2")
+    setup.gateway.rotate(new_key, pki.alipay_cert(new_key))
+    store = AlipayCertStore(tmp_path)
+    async with AlipayClient(setup.credentials, GATEWAY, transport=tampered_download(setup, change),
+                            cert_sink=store.save) as client:  # fmt: skip
+        with pytest.raises(ResponseVerificationError, match="not trusted"):
+            await client.execute(QUERY)
+    assert not client.protocol.trusts(setup.gateway.sn) and store.load() == []

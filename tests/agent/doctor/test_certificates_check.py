@@ -61,3 +61,22 @@ def test_each_certificate_file_is_checked_to_parse(tmp_path: Path, pki: Pki) -> 
     assert by_name["key.app_cert"].status == "OK" and by_name["key.alipay_cert"].status == "OK"
     assert by_name["key.alipay_root_cert"].status == "FAIL"
     assert "key.alipay_public" not in by_name
+
+
+def test_an_expired_configured_certificate_with_a_rotated_one_kept_is_a_warning(tmp_path: Path, pki: Pki) -> None:
+    from cryptography import x509
+
+    from agent.alipay.certs import trust_alipay_cert
+    from agent.config import alipay_cert_store
+
+    expired = pki.alipay_cert(rsa_key("alipay-1"), not_before=NOW - timedelta(days=400),
+                              not_after=NOW - timedelta(days=1))  # fmt: skip
+    path = write_setup(tmp_path, pki, **{"alipayCertPublicKey_RSA2.crt": expired})
+    path.write_text(path.read_text() + '[paths]\nstate_dir = "state"\n')
+    rotated = trust_alipay_cert(pki.alipay_cert(rsa_key("alipay-2")), x509.load_pem_x509_certificates(pki.root_bundle),
+                                NOW)  # fmt: skip
+    alipay_cert_store(tmp_path / "state").save(rotated)
+    result = findings(path)
+    assert [f.status for f in result] == ["OK", "WARN"]
+    assert rotated.sn in result[1].message and "alipay.alipay_cert_file" in result[1].message
+    assert result[1].fix and "replace the file" in result[1].fix
