@@ -22,7 +22,7 @@ from agent.members.callback_limits import CallbackLimiter, CallbackLimits
 from agent.web.http import HttpServer, Limits, Request, Response
 
 from .client_address import networks
-from .config import RelayConfig, RelaySecrets
+from .config import RelayConfig, RelaySecrets, exchange_cert_store
 from .exchange import Exchange
 from .fleet_view import FleetView
 from .handler import CallbackRelay, Route
@@ -64,9 +64,13 @@ class Relay:
         self._alipay: AlipayClient | None = None
         exchange = None
         if config.exchange is not None and secrets.exchange is not None:
+            # Certificate mode: a certificate Alipay rotates to is downloaded once, checked and kept for the
+            # next start (load_secrets read the kept ones).
+            sink = exchange_cert_store(config).save if secrets.exchange.cert_mode is not None else None
             self._alipay = AlipayClient(secrets.exchange, config.exchange.gateway,
                                         timeouts=Timeouts(connect=config.exchange.connect_timeout,
-                                                          read=config.exchange.read_timeout))  # fmt: skip
+                                                          read=config.exchange.read_timeout),
+                                        cert_sink=sink)  # fmt: skip
             exchange = Exchange(self._alipay, keep_seconds=config.exchange.keep_seconds)
         route = Route(config.relay.path, chain, config.chain.app_id, frozenset(config.chain.template_ids),
                       networks(config.relay.trusted_proxies), broker.publish_timeout_seconds)  # fmt: skip

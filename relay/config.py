@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.alipay.keys import KeyFormatError, read_private_key_file, read_public_key_file
+from agent.alipay.cert_store import AlipayCertStore
 from agent.alipay.protocol import Credentials
+from agent.config.credentials import alipay_cert_store, key_mode_problems, load_credentials
 from agent.config.schema import ConfigError, Problem, Range, build, setting
 from agent.fleet.broker_url import BrokerUrl, BrokerUrlError, is_loopback, parse_broker_url
 
@@ -185,7 +186,18 @@ class MetricsSettings:
 class ExchangeSettings:
     app_private_key_file: Path = setting("The app's RSA private key (0600): the relay exchanges the auth_code "
                                          "itself.", secret=True, example="keys/app_private_key.pem")  # fmt: skip
-    alipay_public_key_file: Path = setting("Alipay's public key for the app.", example="keys/alipay_public_key.pem")
+    alipay_public_key_file: Path | None = setting("Public-key mode: Alipay's public key for the app. Leave unset in "
+                                                  "certificate mode.", None,
+                                                  example="keys/alipay_public_key.pem")  # fmt: skip
+    app_cert_file: Path | None = setting("Certificate mode: the app public-key certificate (appCertPublicKey_*.crt).",
+                                         None, example="keys/appCertPublicKey.crt")  # fmt: skip
+    alipay_cert_file: Path | None = setting(
+        "Certificate mode: the Alipay public-key certificate (alipayCertPublicKey_RSA2.crt). Certificates Alipay "
+        "rotates to later are downloaded, checked and kept in <keys dir>/alipay_certs.", None,
+        example="keys/alipayCertPublicKey_RSA2.crt")  # fmt: skip
+    alipay_root_cert_file: Path | None = setting("Certificate mode: the Alipay root certificate bundle "
+                                                 "(alipayRootCert.crt).", None,
+                                                 example="keys/alipayRootCert.crt")  # fmt: skip
     gateway: str = setting("'production', 'sandbox', or a gateway URL.", "production", check=_gateway)
     connect_timeout: float = setting("Seconds to wait for a connection to the gateway.", 3.0,
                                      between=Range(0, 60, above=True))  # fmt: skip
@@ -193,6 +205,26 @@ class ExchangeSettings:
     keep_seconds: float = setting(
         "How long this instance keeps an exchanged authorization, so the customer's retry of the same callback "
         "(whose code is already spent) is still delivered.", 600.0, between=Range(0, 86_400, above=True))
+
+    def cross_check(self) -> list[tuple[str, str]]:
+        return key_mode_problems(self)  # exactly one mode, as the agent's [alipay]
+
+    def keys(self, app_id: str) -> ExchangeKeys:
+        return ExchangeKeys(app_id, self.app_private_key_file, self.alipay_public_key_file, self.app_cert_file,
+                            self.alipay_cert_file, self.alipay_root_cert_file)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExchangeKeys:
+    """[exchange]'s key files with the chain's app id: what the agent's credential loader reads and checks."""
+
+    app_id: str
+    app_private_key_file: Path
+    alipay_public_key_file: Path | None
+    app_cert_file: Path | None
+    alipay_cert_file: Path | None
+    alipay_root_cert_file: Path | None
+    app_auth_token_file: None = None  # the relay exchanges as the app itself, never for a merchant (ISV)
 
 
 @dataclass(frozen=True)
@@ -294,21 +326,20 @@ def _check_readable(path: Path | None, key: str, problems: list[Problem], *, fol
         problems.append(Problem(key, f"{path} does not exist"))
 
 
-def exchange_credentials(app_id: str, settings: ExchangeSettings, problems: list[Problem]) -> Credentials | None:
-    private = public = None
+def exchange_cert_store(config: RelayConfig) -> AlipayCertStore:
+    """Certificate mode: Alipay's certificates downloaded on a rotation, kept beside the tills' keys (the one
+    folder the relay's config names) so the next start trusts them at once."""
+    return alipay_cert_store(config.keys.dir)
+
+
+def exchange_credentials(app_id: str, settings: ExchangeSettings, problems: list[Problem], *,
+                         cert_store: AlipayCertStore | None = None) -> Credentials | None:  # fmt: skip
+    """The app's credentials in either mode, checked as the agent checks its [alipay] (the same messages)."""
     try:
-        private = read_private_key_file(settings.app_private_key_file)
-    except KeyFormatError as exc:
-        problems.append(Problem("exchange.app_private_key_file", str(exc)))
-    except OSError as exc:
-        problems.append(Problem("exchange.app_private_key_file", f"cannot be read: {exc.strerror}"))
-    try:
-        public = read_public_key_file(settings.alipay_public_key_file)
-    except KeyFormatError as exc:
-        problems.append(Problem("exchange.alipay_public_key_file", str(exc)))
-    except OSError as exc:
-        problems.append(Problem("exchange.alipay_public_key_file", f"cannot be read: {exc.strerror}"))
-    return None if private is None or public is None else Credentials(app_id, private, public)
+        return load_credentials(settings.keys(app_id), cert_store=cert_store, section="exchange")
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
 
 
 def load_secrets(config: RelayConfig, source: str) -> RelaySecrets:
@@ -322,7 +353,8 @@ def load_secrets(config: RelayConfig, source: str) -> RelaySecrets:
         token = read_secret_file(config.metrics.token_file, "metrics.token_file", problems)
     credentials = None
     if config.exchange is not None:
-        credentials = exchange_credentials(config.chain.app_id, config.exchange, problems)
+        credentials = exchange_credentials(config.chain.app_id, config.exchange, problems,
+                                           cert_store=exchange_cert_store(config))  # fmt: skip
     if problems or password is None:
         raise ConfigError(source, problems)
     return RelaySecrets(password, token, credentials)

@@ -10,6 +10,7 @@ from typing import Literal
 
 from agent.fleet.broker_url import BrokerUrlError, parse_broker_url
 
+from .credentials import key_mode_problems
 from .schema import Range, setting
 
 _APP_ID = re.compile(r"^\d{16}$", re.ASCII)
@@ -83,17 +84,7 @@ class AlipaySettings:
         return self.alipay_public_key_file is None
 
     def cross_check(self) -> list[tuple[str, str]]:
-        certs = {"app_cert_file": self.app_cert_file, "alipay_cert_file": self.alipay_cert_file,
-                 "alipay_root_cert_file": self.alipay_root_cert_file}  # fmt: skip
-        given = [name for name, value in certs.items() if value is not None]
-        if self.alipay_public_key_file is not None:
-            return [(name, "give either alipay_public_key_file (public-key mode) or the three certificate files "
-                           "(certificate mode), not both") for name in given]  # fmt: skip
-        if not given:
-            return [("alipay_public_key_file", "required: Alipay's public key (public-key mode), or app_cert_file, "
-                                               "alipay_cert_file and alipay_root_cert_file (certificate mode)")]
-        return [(name, "required in certificate mode (the console gives three files)")
-                for name, value in certs.items() if value is None]  # fmt: skip
+        return key_mode_problems(self)
 
 
 @dataclass(frozen=True)
