@@ -233,8 +233,8 @@ class CameraSettings:
         "Code types looked for in each frame. QR alone reads Alipay payment codes (the phone shows each as a QR "
         "and as a barcode) and QR member cards; add e.g. 'code128' for member cards printed as 1D barcodes. "
         "Each extra type costs decoding time on every frame.", ["qrcode"], check=_symbologies)  # fmt: skip
-    retry: bool = setting("When a frame gives nothing, read it again at half and double size and with another "
-                          "threshold: finds more hard codes, but an empty frame costs about 5x the CPU "
+    retry: bool = setting("When a frame gives nothing, read it again at half size, then at double size: "
+                          "finds more hard codes, but an empty frame costs about 3x the CPU "
                           "(still bounded by the frame rate and the decoder's CPU share).", True)  # fmt: skip
 
 

@@ -62,18 +62,13 @@ def _double(image: Image) -> Image | None:
     return cv2.resize(image, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LINEAR)
 
 
-def _same(image: Image) -> Image | None:
-    return image
-
-
 # Retries when the first read finds nothing, cheapest first: (name, copy of the image, zxing-cpp
-# binarizer). The first that finds a code ends the search. Kept because each found codes the ones
-# before it missed, on the zxing photo set or on degraded synthetic frames, at little cost (see the
-# report in bench/bench_camera.py); inversion (zxing-cpp already tries it), the GlobalHistogram
-# binarizer, blurring, CLAHE, Otsu and pyzbar found none after these, or cost far more.
+# binarizer). The first that finds a code ends the search. Measured on the zxing photo set and on
+# degraded synthetic photos (bench/bench_camera.py): each found codes the reads before it missed.
+# Inversion (zxing-cpp already tries it), the GlobalHistogram and FixedThreshold binarizers,
+# blurring, CLAHE, Otsu and pyzbar found none after these, or cost far more for one or two.
 RETRIES: tuple[tuple[str, Callable[[Image], Image | None], str], ...] = (
     ("half size", _half, "LocalAverage"),
-    ("fixed threshold", _same, "FixedThreshold"),
     ("double size", _double, "LocalAverage"),
 )
 
