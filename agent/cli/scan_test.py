@@ -22,7 +22,7 @@ import cv2
 from agent.cli.common import EXIT_OK, EXIT_USAGE, add_output_options, fail
 from agent.codes import Classification, classify, display
 from drivers.camera import CameraScanner, make_decoder
-from drivers.camera.decoders import DECODERS, Decoder
+from drivers.camera.decoders import DECODERS, DEFAULT_SYMBOLOGIES, SYMBOLOGIES, Decoder
 from drivers.scanners import FramingConfig, Terminator
 from drivers.scanners.base import DeviceWorker
 from drivers.scanners.events import DeviceStatus, DeviceWarning, ScanEvent, ScannerEvent
@@ -51,6 +51,9 @@ def register(subparsers: Any) -> None:
     framing.add_argument("--inter-char-gap", type=_gap, metavar="SECONDS",
                          help="a longer pause inside a line drops it as a cut read (default 0.05 serial, 0.2 hid)")
     framing.add_argument("--decoder", choices=sorted(DECODERS), default="zxing", help="camera/image decoder")
+    framing.add_argument("--symbology", action="append", choices=list(SYMBOLOGIES), metavar="TYPE",
+                         help="code type the camera/image decoder looks for, repeatable (default: qrcode; "
+                              f"one of {', '.join(SYMBOLOGIES)})")  # fmt: skip
     classes = parser.add_argument_group("classification")
     classes.add_argument("--card-prefix", action="append", default=[], help="membership card number prefix")
     classes.add_argument("--card-length", type=int, help="membership card number length")
@@ -74,7 +77,7 @@ def _classify(args: argparse.Namespace, text: str) -> Classification:
 
 
 def decode_images(args: argparse.Namespace) -> int:
-    decoder: Decoder = make_decoder(args.decoder)
+    decoder: Decoder = _decoder(args)
     worst = EXIT_OK
     for file in args.image:
         # OpenCV prints its own warning for missing files; check first so the message is ours.
@@ -91,6 +94,10 @@ def decode_images(args: argparse.Namespace) -> int:
         human += "".join(f"\n  {c['class']}: {c['code']}" for c in codes)
         _print(args, {"file": file, "decoder": decoder.name, "ms": round(ms, 2), "codes": codes}, human)
     return worst
+
+
+def _decoder(args: argparse.Namespace) -> Decoder:
+    return make_decoder(args.decoder, args.symbology or DEFAULT_SYMBOLOGIES)
 
 
 def _gap(text: str) -> float:
@@ -119,7 +126,7 @@ def watch(args: argparse.Namespace) -> int:
     workers += [HidScanner(p, events.put, framing=framing) for p in args.hid]
     for source in args.camera:
         camera_source: str | int = int(source) if source.isascii() and source.isdigit() else source
-        workers.append(CameraScanner(camera_source, events.put, decoder=make_decoder(args.decoder)))
+        workers.append(CameraScanner(camera_source, events.put, decoder=_decoder(args)))
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
     codes = 0
     for worker in workers:

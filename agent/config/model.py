@@ -208,11 +208,25 @@ class ScannerSettings:
         None, between=Range(0, 5, above=True))  # fmt: skip
 
 
+Symbology = Literal["qrcode", "code128", "code39", "code93", "ean13", "ean8", "upca", "upce", "itf", "codabar"]
+
+
+def _symbologies(value: list[str]) -> str | None:
+    return "give at least one, e.g. [\"qrcode\"]" if not value else None
+
+
 @dataclass(frozen=True)
 class CameraSettings:
     source: str = setting("Camera device (/dev/video0) or stream URL.")
     decoder: Literal["zxing", "pyzbar"] = setting("QR decoder.", "zxing")
     max_fps: float = setting("Frames decoded per second at most.", 10.0, between=Range(0, 120, above=True))
+    symbologies: list[Symbology] = setting(
+        "Code types looked for in each frame. QR alone reads Alipay payment codes (the phone shows each as a QR "
+        "and as a barcode) and QR member cards; add e.g. 'code128' for member cards printed as 1D barcodes. "
+        "Each extra type costs decoding time on every frame.", ["qrcode"], check=_symbologies)  # fmt: skip
+    retry: bool = setting("When a frame gives nothing, read it again at half size, then at double size: "
+                          "finds more hard codes, but an empty frame costs about 3x the CPU "
+                          "(still bounded by the frame rate and the decoder's CPU share).", True)  # fmt: skip
 
 
 @dataclass(frozen=True)

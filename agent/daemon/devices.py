@@ -164,8 +164,8 @@ class Devices:
             from drivers.camera import CameraScanner, make_decoder  # noqa: PLC0415
 
             camera = self.config.camera
-            reader = CameraScanner(camera.source, bridge.sink, decoder=make_decoder(camera.decoder),
-                                   max_fps=camera.max_fps)  # fmt: skip
+            decoder = make_decoder(camera.decoder, camera.symbologies, retry=camera.retry)
+            reader = CameraScanner(camera.source, bridge.sink, decoder=decoder, max_fps=camera.max_fps)
             self._workers.append(reader)
             self._set_state(reader.device, "camera", "connecting", "")  # its display form: no password
         for worker in self._workers:
