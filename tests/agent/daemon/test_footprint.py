@@ -103,8 +103,11 @@ def test_a_configured_camera_loads_opencv_and_its_decoder(
         devices: tuple[PrinterSimulator, SerialScannerSimulator]) -> None:  # fmt: skip
     with CameraStreamSimulator() as camera:
         camera.show(Scene(content=None))
-        daemon = start(tmp_path, simulated_gateway,
-                       store_devices(*devices) + f'\n[camera]\nsource = "{camera.url}"\ndecoder = "zxing"\n')
+        daemon = start(
+            tmp_path,
+            simulated_gateway,
+            store_devices(*devices) + f'\n[camera]\nsource = "{camera.url}"\ndecoder = "zxing"\n',
+        )
         try:
             with daemon.ecr() as ecr:
                 wait_device(ecr, "camera", "connected")
