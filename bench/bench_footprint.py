@@ -4,11 +4,17 @@ Starts the simulated gateway, printer, serial scanner (and camera stream) in thi
 as a child process (as systemd would), with a config like the demo's. RSS is VmRSS from /proc/<pid>/status
 once the daemon answers `hello` and its start-up work has settled. Bounded in count and time.
 
-Run: .venv/bin/python bench/bench_footprint.py
+Run: .venv/bin/python bench/bench_footprint.py [--python PATH]
+
+The development venv also holds the dev tools, and some libraries import optional packages when they
+find them (httpx its CLI with rich and click, httpcore trio): `--python` runs the daemon with another
+interpreter, e.g. a venv made with `pip install .` only, as a store PC gets it.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -67,8 +73,22 @@ def cold_starts(daemon: Daemon) -> list[float]:
     return starts
 
 
+def interpreter_wrapper(python: str | None, tmp: Path) -> list[str]:
+    """Runs `posagent run` with `python` instead of this interpreter (the Daemon helper starts sys.executable)."""
+    if python is None:
+        return []
+    script = tmp / "with-python"
+    script.write_text(f'#!/bin/sh\nshift\nexec "{python}" "$@"\n')
+    os.chmod(script, 0o700)
+    return [str(script)]
+
+
 def main() -> None:
     from cryptography.hazmat.primitives import serialization
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", help="run the daemon with this interpreter (default: this one)")
+    args = parser.parse_args()
 
     public = _APP_KEY.public_key().public_bytes(serialization.Encoding.PEM,
                                                 serialization.PublicFormat.SubjectPublicKeyInfo).decode()  # fmt: skip
@@ -81,14 +101,16 @@ def main() -> None:
         devices = f'\n[printer]\nuri = "tcp://127.0.0.1:{printer.port}"\n\n[[scanners]]\npath = "{scanner.path}"\n'
         config = write_store_files(Path(tmp), gateway.url, gateway.alipay_public_key_pem, port, devices)
         config.write_text(config.read_text().replace("heartbeat_seconds = 1.0", "heartbeat_seconds = 15.0"))
-        daemon = Daemon(config, port, Path(tmp) / "daemon.log")
+        daemon = Daemon(config, port, Path(tmp) / "daemon.log", wrapper=interpreter_wrapper(args.python, Path(tmp)))
         starts = cold_starts(daemon)
         no_camera = idle_rss(daemon)
         config.write_text(config.read_text() + f'\n[camera]\nsource = "{camera.url}"\n')
         with_camera = idle_rss(daemon)
 
     cold = statistics.median(starts)
-    print("Daemon footprint (`posagent run`, demo-like config: printer + serial scanner; gateway simulated)")
+    python = args.python or sys.executable
+    print(f"Daemon footprint (`posagent run` with {python}; demo-like config: printer + serial scanner; "
+          f"gateway simulated)")
     print(f"  idle RSS, no camera         {no_camera:6.1f} MiB   target <= {TARGET_IDLE_MIB:.0f} MiB   "
           f"{verdict(no_camera, TARGET_IDLE_MIB)}")
     print(f"  idle RSS, one camera        {with_camera:6.1f} MiB   target <= {TARGET_CAMERA_MIB:.0f} MiB  "
