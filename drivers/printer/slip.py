@@ -208,7 +208,7 @@ class _Builder:
     """A Dummy printer set up for one profile: pinned code page, known paper width."""
 
     def __init__(self, profile: PrinterProfile) -> None:
-        from escpos.printer import Dummy  # noqa: PLC0415 - python-escpos loads its printer database on import
+        from drivers.printer.escpos_lib import Dummy  # noqa: PLC0415 - loads python-escpos's printer database
 
         self.profile = profile
         self.printer = Dummy()

@@ -8,8 +8,10 @@ by the transport, decoder or slip that uses them. Checked in a fresh interpreter
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,17 @@ def test_the_first_slip_loads_the_slip_libraries() -> None:
                           "receipt(Receipt(lines=('x',), qr='https://example.com/'), PrinterProfile())")  # fmt: skip
     assert {"escpos.escpos", "qrcode"} <= loaded
     assert "cv2" not in loaded
+
+
+@pytest.mark.parametrize("code", [
+    "from drivers.printer import PrinterProfile, Receipt, receipt\n"
+    "receipt(Receipt(lines=('x',), qr='https://example.com/'), PrinterProfile())",
+    "from drivers.printer import make_transport; make_transport('serial:///dev/ttyS0')",
+])  # fmt: skip
+def test_loading_python_escpos_leaves_no_temporary_directory_behind(tmp_path: Path, code: str) -> None:
+    """python-escpos pickles its printer database into a new mkdtemp() directory it never removes."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    subprocess.run([sys.executable, "-c", f"{code}\nimport sys; assert 'escpos.escpos' in sys.modules"],
+                   env={**os.environ, "TMPDIR": str(scratch)}, check=True, timeout=60)  # fmt: skip
+    assert list(scratch.iterdir()) == []
