@@ -6,14 +6,20 @@ The outbox shares the agent's database with other state, so its version lives in
 Indexes are partial so that each hot query touches only the rows it is about: the dispatcher's
 "what is due" scan never walks through done history, which is what keeps the drain rate flat as
 history grows (persist-queue's does not).
+
+sqlite-utils is imported only when a migration runs (see `_sqlite_utils`): most starts have none.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import sys
+import types
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
 JOBS = "outbox_jobs"
 HISTORY = "outbox_history"
@@ -105,10 +111,12 @@ def current_version(conn: sqlite3.Connection) -> int:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the outbox tables to SCHEMA_VERSION, one transaction per step. Returns the version."""
-    db = sqlite_utils.Database(conn)
     version = current_version(conn)
     if version > SCHEMA_VERSION:
         raise RuntimeError(f"outbox schema version {version} is newer than this agent understands ({SCHEMA_VERSION})")
+    if version == SCHEMA_VERSION:
+        return version
+    db = _sqlite_utils().Database(conn)
     while version < SCHEMA_VERSION:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -128,3 +136,25 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
             raise
     return version
+
+
+def _sqlite_utils() -> types.ModuleType:
+    """sqlite-utils, imported without numpy and pandas unless something else already loaded them.
+
+    sqlite-utils imports both whenever they are installed, only to map their scalar types to column
+    types; the outbox stores none. OpenCV brings numpy along, so an agent without a camera would carry
+    ~18 MiB of numpy for nothing. Hidden while sqlite-utils loads, then put back as they were.
+    """
+    if "sqlite_utils" in sys.modules:
+        return sys.modules["sqlite_utils"]
+    hidden = [name for name in ("numpy", "pandas") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # "import numpy" now raises ImportError
+    try:
+        import sqlite_utils  # noqa: PLC0415
+
+        return sqlite_utils
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]

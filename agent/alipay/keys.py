@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import stat
 from dataclasses import dataclass
@@ -38,6 +39,14 @@ def _der_from_text(text: str) -> bytes | None:
 def load_private_key(data: str | bytes) -> rsa.RSAPrivateKey:
     """Load an RSA private key from PKCS#1 PEM, PKCS#8 PEM or one-line Base64 DER (either structure)."""
     text = data.decode("ascii", "replace") if isinstance(data, bytes) else data
+    return _parse_private_key(text)
+
+
+# Parsing a key checks it (a malformed RSA key can leak itself through faulty signatures), which
+# takes ~50-100 ms for 2048 bits: the start-up check and the start itself read the same file, so the
+# same text is parsed once per process. Keyed by content: a changed file is parsed again.
+@functools.lru_cache(maxsize=4)
+def _parse_private_key(text: str) -> rsa.RSAPrivateKey:
     try:
         if "-----BEGIN" in text:
             key = serialization.load_pem_private_key(text.strip().encode("ascii"), password=None)

@@ -24,8 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import qrcode
-
 from agent.alipay import AlipayClient, AlipayError, apis
 from agent.alipay.envelope import china_timestamp
 from agent.config import ConfigError
@@ -377,6 +375,8 @@ def cmd_activation_url(args: argparse.Namespace) -> int:
 
     async def body(client: AlipayClient) -> int:
         result = await client.execute(request)
+        import qrcode  # noqa: PLC0415 - loads Pillow: `posagent` imports every command's module on each start
+
         code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
         code.add_data(result.url)
         code.make(fit=True)

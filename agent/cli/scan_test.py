@@ -15,19 +15,23 @@ import math
 import queue
 import time
 from pathlib import Path
-from typing import Any
-
-import cv2
+from typing import TYPE_CHECKING, Any
 
 from agent.cli.common import EXIT_OK, EXIT_USAGE, add_output_options, fail
 from agent.codes import Classification, classify, display
-from drivers.camera import CameraScanner, make_decoder
-from drivers.camera.decoders import DECODERS, DEFAULT_SYMBOLOGIES, SYMBOLOGIES, Decoder
+from drivers.camera.symbologies import DEFAULT_SYMBOLOGIES, SYMBOLOGIES
 from drivers.scanners import FramingConfig, Terminator
 from drivers.scanners.base import DeviceWorker
 from drivers.scanners.events import DeviceStatus, DeviceWarning, ScanEvent, ScannerEvent
 from drivers.scanners.hid import HidScanner
 from drivers.scanners.serial import SerialScanner
+
+if TYPE_CHECKING:
+    from drivers.camera.decoders import Decoder
+
+# The names of drivers.camera.decoders.DECODERS (a test keeps them equal): `posagent` builds every command's
+# parser on each start, and importing the camera driver would load OpenCV and numpy into the daemon too.
+DECODER_NAMES = ("pyzbar", "zxing")
 
 TERMINATORS = {"cr": Terminator.CR, "lf": Terminator.LF, "crlf": Terminator.CRLF, "none": Terminator.NONE}
 
@@ -50,7 +54,7 @@ def register(subparsers: Any) -> None:
     framing.add_argument("--suffix", default="", help="suffix the scanner is programmed to send")
     framing.add_argument("--inter-char-gap", type=_gap, metavar="SECONDS",
                          help="a longer pause inside a line drops it as a cut read (default 0.05 serial, 0.2 hid)")
-    framing.add_argument("--decoder", choices=sorted(DECODERS), default="zxing", help="camera/image decoder")
+    framing.add_argument("--decoder", choices=DECODER_NAMES, default="zxing", help="camera/image decoder")
     framing.add_argument("--symbology", action="append", choices=list(SYMBOLOGIES), metavar="TYPE",
                          help="code type the camera/image decoder looks for, repeatable (default: qrcode; "
                               f"one of {', '.join(SYMBOLOGIES)})")  # fmt: skip
@@ -77,6 +81,8 @@ def _classify(args: argparse.Namespace, text: str) -> Classification:
 
 
 def decode_images(args: argparse.Namespace) -> int:
+    import cv2  # noqa: PLC0415 - OpenCV and numpy: only for this command
+
     decoder: Decoder = _decoder(args)
     worst = EXIT_OK
     for file in args.image:
@@ -97,6 +103,8 @@ def decode_images(args: argparse.Namespace) -> int:
 
 
 def _decoder(args: argparse.Namespace) -> Decoder:
+    from drivers.camera import make_decoder  # noqa: PLC0415 - OpenCV: only when a decoder is needed
+
     return make_decoder(args.decoder, args.symbology or DEFAULT_SYMBOLOGIES)
 
 
@@ -124,6 +132,8 @@ def watch(args: argparse.Namespace) -> int:
         SerialScanner(p, events.put, baudrate=args.baud, framing=framing) for p in args.serial
     ]
     workers += [HidScanner(p, events.put, framing=framing) for p in args.hid]
+    if args.camera:
+        from drivers.camera import CameraScanner  # noqa: PLC0415 - OpenCV: only for a camera
     for source in args.camera:
         camera_source: str | int = int(source) if source.isascii() and source.isdigit() else source
         workers.append(CameraScanner(camera_source, events.put, decoder=_decoder(args)))

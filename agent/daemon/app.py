@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.alipay import AlipayClient, Timeouts
 from agent.codes import CodeClass
@@ -47,7 +47,7 @@ from offline_queue import Caps, CorruptDatabase, Dispatcher, JobEvent, KindPolic
 from .callback import CallbackServer
 from .connectivity import ConnectivityMonitor
 from .devices import Devices, Scan
-from .fleet_link import FleetLink, Verdict, deliver_callback, link_settings
+from .fleet_link import Verdict, deliver_callback, link_settings
 from .fleet_link.settings import till_of
 from .fleet_link.status import till_status
 from .metrics import AgentMetrics
@@ -63,6 +63,9 @@ from .preflight import (
 from .recent_log import RecentLog
 from .status_page import AgentStatus
 from .systemd import Notifier
+
+if TYPE_CHECKING:
+    from .fleet_link import FleetLink
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +196,8 @@ class Agent:
                               members=self.members, store_name=config.store.name)  # fmt: skip
         self.ops.register(router)
         if config.fleet is not None and fleet_keys is not None and fleet_password is not None:
+            from .fleet_link.client import FleetLink  # noqa: PLC0415 - paho-mqtt: only on tills with a fleet link
+
             settings = link_settings(config, password=fleet_password, payload_key=fleet_keys.derive(PAYLOAD_KEY_LABEL))
             self.fleet = FleetLink(settings, deliver=self._deliver_callback, status=self._fleet_status)
         fleet = self.fleet

@@ -1,6 +1,7 @@
 """Card images: Alipay's image rules checked by content, and `fit()` to make a conforming copy.
 
-Pure functions over bytes (Pillow decodes in memory): the CLI reads and writes the files.
+Pure functions over bytes (Pillow decodes in memory): the CLI reads and writes the files. Pillow is
+imported when an image is handled: `posagent` loads this module with every command, the daemon included.
 The format is judged by magic bytes, never by the file name, because Alipay judges the content.
 """
 
@@ -10,8 +11,10 @@ import io
 import warnings
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+if TYPE_CHECKING:
+    from PIL import Image
 
 MIB = 1024 * 1024
 
@@ -106,6 +109,8 @@ def fit(data: bytes, kind: ImageKind) -> bytes:
 
     PNG when it fits the size limit (sharp logos, text), else JPEG at the best quality that fits.
     """
+    from PIL import Image, ImageOps  # noqa: PLC0415 - see the module's docstring
+
     rule = kind.rule
     image = _open(data)
     image.seek(0)  # animated GIF: the first frame
@@ -139,6 +144,8 @@ def _pixel_size(data: bytes) -> tuple[int, int]:
 def _open(data: bytes) -> Image.Image:
     if sniff_format(data) is None:
         raise ImageError("not a BMP, PNG, JPEG or GIF image (judged by its content, not its name)")
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415 - see the module's docstring
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

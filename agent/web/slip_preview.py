@@ -9,8 +9,6 @@ import html
 from dataclasses import dataclass
 from typing import Literal
 
-import qrcode
-
 from drivers.printer import PrinterProfile
 from drivers.printer.slip import ActivationSlip, Receipt, SelfTestSlip, human_url, wrap
 
@@ -58,6 +56,8 @@ def slip_blocks(slip: Slip, profile: PrinterProfile) -> list[Block]:
 
 def qr_svg(data: str) -> str:
     """The QR symbol as one SVG path (with its 4-module quiet zone), scaled by CSS."""
+    import qrcode  # noqa: PLC0415 - loads Pillow: only when a slip is previewed
+
     code = qrcode.QRCode(border=4)
     code.add_data(data)
     code.make(fit=True)
@@ -74,9 +74,11 @@ def render_slip(blocks: list[Block], profile: PrinterProfile) -> str:
     for block in blocks:
         text = html.escape(block.text)
         if block.style == "qr":
+            from qrcode.exceptions import DataOverflowError  # noqa: PLC0415 - see qr_svg
+
             try:
                 parts.append(qr_svg(block.text))
-            except (ValueError, qrcode.exceptions.DataOverflowError):
+            except (ValueError, DataOverflowError):
                 parts.append('<p class="center">[QR code too long to draw]</p>')
         elif block.style == "feed":
             parts.append('<p class="feed">&nbsp;</p>')

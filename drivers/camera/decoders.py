@@ -16,25 +16,13 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 from cv2.typing import MatLike
 
+from drivers.camera.symbologies import DEFAULT_SYMBOLOGIES, SYMBOLOGIES
+
 if TYPE_CHECKING:
     import zxingcpp
 
 Image = MatLike  # grayscale (H, W) or BGR (H, W, 3) uint8, as OpenCV gives them
 
-# Our name -> (zxing-cpp format, zbar symbol). Config and command line use our names.
-SYMBOLOGIES: dict[str, tuple[str, str]] = {
-    "qrcode": ("QRCode", "QRCODE"),
-    "code128": ("Code128", "CODE128"),
-    "code39": ("Code39", "CODE39"),
-    "code93": ("Code93", "CODE93"),
-    "ean13": ("EAN13", "EAN13"),
-    "ean8": ("EAN8", "EAN8"),
-    "upca": ("UPCA", "UPCA"),
-    "upce": ("UPCE", "UPCE"),
-    "itf": ("ITF", "I25"),
-    "codabar": ("Codabar", "CODABAR"),
-}
-DEFAULT_SYMBOLOGIES: tuple[str, ...] = ("qrcode",)
 
 # Above this many pixels a retry does not upscale: 4x the pixels of a big photo costs more than it finds.
 UPSCALE_MAX_PIXELS = 1280 * 720

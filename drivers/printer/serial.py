@@ -10,8 +10,8 @@ import contextlib
 from typing import Any
 
 import serial as pyserial
-from escpos.printer import Serial
 
+from drivers.printer.escpos_lib import Serial
 from drivers.printer.transport import ChunkUncertain, LinkTransport
 from drivers.printer.uri import SerialAddress
 

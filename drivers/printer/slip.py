@@ -1,7 +1,9 @@
 """The slips the agent prints, built as ESC/POS bytes (pure: no I/O, no clock).
 
 python-escpos's generator side does the encoding (text and code pages, native QR, QR as an image
-through the qrcode library, cuts) on a Dummy printer whose `.output` we take.
+through the qrcode library, cuts) on a Dummy printer whose `.output` we take. Both libraries (with
+Pillow and python-escpos's printer database, ~15 MiB) are imported on the first slip, not with
+this module: an idle daemon never needs them.
 """
 
 from __future__ import annotations
@@ -11,10 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import qrcode
-from escpos.constants import QR_ECLEVEL_H, QR_ECLEVEL_L, QR_ECLEVEL_M, QR_ECLEVEL_Q
-from escpos.printer import Dummy
-from qrcode.exceptions import DataOverflowError
+from escpos.constants import QR_ECLEVEL_H, QR_ECLEVEL_L, QR_ECLEVEL_M, QR_ECLEVEL_Q  # plain constants: light
 
 from drivers.addresses import display_address
 from drivers.printer.profile import PrinterProfile
@@ -22,8 +21,6 @@ from drivers.printer.profile import PrinterProfile
 INITIALISE = b"\x1b@"
 CHINESE_MODE_ON = b"\x1c&"
 _ESCPOS_EC = {"L": QR_ECLEVEL_L, "M": QR_ECLEVEL_M, "Q": QR_ECLEVEL_Q, "H": QR_ECLEVEL_H}
-_QR_EC = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
-          "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}  # fmt: skip
 _ELLIPSIS = "..."
 
 
@@ -138,7 +135,12 @@ def qr_module_size(data: str, profile: PrinterProfile) -> int:
 
 def qr_modules(data: str, error_level: str) -> int:
     """Modules per side of the smallest QR symbol for `data` (the version only: no masks tried)."""
-    code = qrcode.QRCode(version=None, error_correction=_QR_EC[error_level])
+    import qrcode  # noqa: PLC0415 - loads Pillow: only when a slip is built
+    from qrcode.exceptions import DataOverflowError  # noqa: PLC0415
+
+    levels = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
+              "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}  # fmt: skip
+    code = qrcode.QRCode(version=None, error_correction=levels[error_level])
     code.add_data(data)
     try:
         version = int(code.best_fit())
@@ -206,6 +208,8 @@ class _Builder:
     """A Dummy printer set up for one profile: pinned code page, known paper width."""
 
     def __init__(self, profile: PrinterProfile) -> None:
+        from drivers.printer.escpos_lib import Dummy  # noqa: PLC0415 - loads python-escpos's printer database
+
         self.profile = profile
         self.printer = Dummy()
         # python-escpos centres images only when the profile knows the paper width in dots.

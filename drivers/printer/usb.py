@@ -13,8 +13,8 @@ from typing import Any
 
 import usb.core
 import usb.util
-from escpos.printer import Usb
 
+from drivers.printer.escpos_lib import Usb
 from drivers.printer.transport import ChunkUncertain, LinkTransport
 from drivers.printer.uri import UsbAddress
 

@@ -7,12 +7,27 @@
 - `client`: the paho-mqtt shell that ties them to the broker and the event loop.
 
 Topics and message formats are the shared contract in `agent.fleet`.
+
+`FleetLink` is imported on first use: paho-mqtt (~10 MiB) stays out of tills without a fleet link.
 """
 
-from .client import FleetLink
+from typing import TYPE_CHECKING
+
 from .delivery import Outcome, Verdict, deliver_callback
 from .settings import LinkSettings, link_settings
 from .state import LinkPhase, LinkState
+
+if TYPE_CHECKING:
+    from .client import FleetLink
+
+
+def __getattr__(name: str) -> object:
+    if name == "FleetLink":
+        from .client import FleetLink  # noqa: PLC0415 - see the module's docstring
+
+        return FleetLink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["FleetLink", "LinkPhase", "LinkSettings", "LinkState", "Outcome", "Verdict", "deliver_callback",
            "link_settings"]  # fmt: skip

@@ -95,3 +95,30 @@ def test_world_readable_private_key_files_are_refused(tmp_path: Path) -> None:
 def test_missing_key_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(KeyFormatError, match="not found"):
         read_private_key_file(tmp_path / "nope.pem")
+
+
+def test_the_same_key_text_is_parsed_once_and_a_changed_one_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start-up check and the start read the same key file: parsing (and checking) it costs ~0.1 s."""
+    from tests.support.gateway import _APP_KEY
+
+    pem = _APP_KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()) + b"\n\n\n"  # bytes no other test uses  # fmt: skip
+    parsed: list[bytes] = []
+    real = serialization.load_pem_private_key
+
+    def counting(data: bytes, password: bytes | None) -> object:
+        parsed.append(data)
+        return real(data, password)
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", counting)
+    first = load_private_key(pem)
+    assert load_private_key(pem) is first
+    assert len(parsed) == 1
+    assert load_private_key(pem + b"\n") is not first  # a changed file is read again
+    assert len(parsed) == 2
+
+
+def test_a_bad_key_is_refused_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(KeyFormatError):
+            load_private_key("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")

@@ -82,3 +82,10 @@ def test_devices_json_can_be_limited_to_one_kind(capsys: pytest.CaptureFixture[s
 def test_devices_human_output_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["devices"]) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_scan_test_offers_exactly_the_camera_drivers_decoders() -> None:
+    from agent.cli.scan_test import DECODER_NAMES
+    from drivers.camera.decoders import DECODERS
+
+    assert sorted(DECODER_NAMES) == sorted(DECODERS)
