@@ -69,7 +69,7 @@ from offline_queue.model import (
     Stats,
 )
 from offline_queue.payload import REDACTED, canonical_json, open_payload, redacted_payload, seal_payload
-from offline_queue.schema import active_count, migrate
+from offline_queue.schema import active_count, migrate, recount_active
 from offline_queue.transitions import after_outcome
 
 log = logging.getLogger(__name__)
@@ -509,10 +509,15 @@ class Outbox:
         return step.state
 
     def requeue_in_flight(self) -> int:
-        """Put jobs left in flight by a dead process back to pending (call once, at start)."""
+        """Put jobs left in flight by a dead process back to pending (call once, at start).
+
+        Also counts the active jobs afresh, once: the triggers keep the count exact for every
+        plain write, but a hand edit with INSERT OR REPLACE deletes without firing them.
+        """
 
         def requeue(conn: sqlite3.Connection, tx: _Tx) -> int:
             now = self._clock()
+            recount_active(conn)
             rows = conn.execute(
                 "SELECT id, kind, idempotency_key FROM outbox_jobs WHERE state = 'in_flight'"
             ).fetchall()

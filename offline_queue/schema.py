@@ -138,6 +138,14 @@ def active_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute(ACTIVE_COUNT_SQL).fetchone()[0])
 
 
+def recount_active(conn: sqlite3.Connection) -> None:
+    """Set the counter from a real count (one scan): inside a write transaction, at start only."""
+    conn.execute(
+        "UPDATE outbox_counts SET value = (SELECT count(*) FROM outbox_jobs "
+        "WHERE state IN ('pending', 'in_flight')) WHERE name = 'active'"
+    )
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the outbox tables to SCHEMA_VERSION, one transaction per step. Returns the version."""
     db = sqlite_utils.Database(conn)

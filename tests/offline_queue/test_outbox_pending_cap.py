@@ -148,3 +148,22 @@ def test_the_cap_check_is_one_primary_key_look_up(tmp_path: Path) -> None:
     with Outbox.open(tmp_path / "a.db") as box:
         plan = [row[3] for row in box._writer.execute(f"EXPLAIN QUERY PLAN {ACTIVE_COUNT_SQL}")]
     assert plan == ["SEARCH outbox_counts USING PRIMARY KEY (name=?)"]
+
+
+def test_a_count_broken_by_a_hand_edit_that_bypasses_the_triggers_is_mended_at_start(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "a.db"
+    with Outbox.open(path, clock=clock) as box:
+        job = box.enqueue("points.add", {"n": 1}, idempotency_key="p1")
+        with sqlite3.connect(path) as shell:  # REPLACE deletes the old row without its delete trigger
+            shell.execute(
+                "INSERT OR REPLACE INTO outbox_jobs (id, kind, idempotency_key, payload, fingerprint, state, "
+                "created_at, updated_at) SELECT id, kind, idempotency_key, payload, fingerprint, state, "
+                "created_at, updated_at FROM outbox_jobs WHERE id = ?",
+                (job.id,),
+            )
+        assert counted(box) == (2, 1)
+    with Outbox.open(path, clock=clock) as box:
+        box.requeue_in_flight()  # what the dispatcher does once at start
+        assert_exact(box, 1)
