@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,23 @@ def test_a_count_broken_by_a_hand_edit_that_bypasses_the_triggers_is_mended_at_s
     with Outbox.open(path, clock=clock) as box:
         box.requeue_in_flight()  # what the dispatcher does once at start
         assert_exact(box, 1)
+
+
+def test_concurrent_enqueues_sharing_a_commit_never_overshoot_the_cap(tmp_path: Path, clock: FakeClock) -> None:
+    refused: list[str] = []
+    with Outbox.open(tmp_path / "a.db", caps=Caps(max_pending=50), clock=clock) as box:
+
+        def producer(worker: int) -> None:
+            for n in range(20):
+                try:
+                    box.enqueue("points.add", {"n": n}, idempotency_key=f"{worker}-{n}")
+                except OutboxFull:
+                    refused.append(f"{worker}-{n}")
+
+        threads = [threading.Thread(target=producer, args=(w,)) for w in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert_exact(box, 50)
+    assert len(refused) == 8 * 20 - 50
