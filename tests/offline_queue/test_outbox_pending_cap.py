@@ -19,6 +19,8 @@ from offline_queue import Caps, Dead, Done, KindPolicy, Outbox, OutboxFull, Retr
 from offline_queue.schema import ACTIVE_COUNT_SQL, active_count
 from tests.offline_queue.helpers import FakeClock
 
+PROJECT = Path(__file__).resolve().parents[2]  # where `offline_queue` imports from
+
 POLICIES = {
     "card.update": KindPolicy(absolute=True),
     "card.open": KindPolicy(max_age=300.0),
@@ -86,7 +88,7 @@ def test_the_active_count_stays_exact_when_another_process_writes(tmp_path: Path
             "[box.enqueue('points.add', {'n': n}, idempotency_key=f'x{n}') for n in range(3)];"
             "[box.complete(job.id, Dead('no')) for job in box.claim(2)]; box.close()"
         )
-        subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=60)
+        subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=60, cwd=PROJECT)
         assert_exact(box, 6)
         # and a technician's sqlite3 shell, which knows nothing of the outbox's code
         shell = sqlite3.connect(path, isolation_level=None)
