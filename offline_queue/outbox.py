@@ -69,7 +69,7 @@ from offline_queue.model import (
     Stats,
 )
 from offline_queue.payload import REDACTED, canonical_json, open_payload, redacted_payload, seal_payload
-from offline_queue.schema import migrate
+from offline_queue.schema import active_count, migrate, recount_active
 from offline_queue.transitions import after_outcome
 
 log = logging.getLogger(__name__)
@@ -123,14 +123,11 @@ class Outbox:
         self._clock = clock
         self._rng = rng
         self._subscribers: list[Subscriber] = []
-        # Active (pending + in flight) count and file size, refreshed at the start of each write
-        # transaction when another connection (the CLI) changed the database; kept exact for our
-        # own writes, so the cap check costs no COUNT(*) per enqueue.
-        self._active: int | None = None
+        # File size for the size cap, re-read now and then (see _refresh_size). The pending cap
+        # needs no cache: triggers keep the active count in a row (see offline_queue.schema).
         self._db_bytes = 0
         self._page_size = 0
-        self._data_version: int | None = None
-        self._group = GroupCommit(writer, on_begin=self._refresh_counters, on_failure=self._forget_counters)
+        self._group = GroupCommit(writer, on_begin=self._refresh_size)
         self._turns = TakingTurns()
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -288,7 +285,7 @@ class Outbox:
                 existing = self._existing(conn, idempotency_key, fingerprint)
                 if existing is not None:
                     return existing
-                self._check_caps(policy)
+                self._check_caps(conn, policy)
                 if policy.absolute:
                     assert ordering_key is not None and when is not None
                     decision = self._coalesce(conn, kind, ordering_key, when)
@@ -311,7 +308,7 @@ class Outbox:
                     existing = self._existing(conn, idempotency_key, fingerprint)
                     assert existing is not None
                     return existing
-                self._check_caps(policy)  # over a cap: raising here undoes the insert
+                self._check_caps(conn, policy, inserted=1)  # over a cap: raising here undoes the insert
             job_id = int(cursor.lastrowid or 0)
 
             def stored_job(next_attempt_at: float | None) -> Job:
@@ -351,7 +348,6 @@ class Outbox:
                 # Superseding the key's head may have just promoted this job.
                 self._promote(conn, ordering_key or "", now)
                 due = conn.execute("SELECT next_attempt_at FROM outbox_jobs WHERE id = ?", (job_id,)).fetchone()[0]
-            self._adjust_active(+1)
             tx.events.append(JobEvent(job_id, kind, idempotency_key, State.PENDING))
             return stored_job(due)
 
@@ -507,18 +503,21 @@ class Outbox:
             (step.state.value, now, step.next_attempt_at, step.last_error, result, job_id),
         )
         self._history(conn, job_id, now, step.event, step.last_error)
-        if step.state is not State.PENDING:
-            self._adjust_active(-1)
-            if ordering_key is not None:
-                self._promote(conn, ordering_key, now)
+        if step.state is not State.PENDING and ordering_key is not None:
+            self._promote(conn, ordering_key, now)
         tx.events.append(JobEvent(job_id, kind, key, step.state, step.last_error))
         return step.state
 
     def requeue_in_flight(self) -> int:
-        """Put jobs left in flight by a dead process back to pending (call once, at start)."""
+        """Put jobs left in flight by a dead process back to pending (call once, at start).
+
+        Also counts the active jobs afresh, once: the triggers keep the count exact for every
+        plain write, but a hand edit with INSERT OR REPLACE deletes without firing them.
+        """
 
         def requeue(conn: sqlite3.Connection, tx: _Tx) -> int:
             now = self._clock()
+            recount_active(conn)
             rows = conn.execute(
                 "SELECT id, kind, idempotency_key FROM outbox_jobs WHERE state = 'in_flight'"
             ).fetchall()
@@ -728,7 +727,6 @@ class Outbox:
                 else:
                     self._promote(conn, ordering_key, now)
                 self._history(conn, job_id, now, "retried", None)
-                self._adjust_active(+1)
                 tx.events.append(JobEvent(job_id, job_kind, key, State.PENDING, "retried"))
             return len(rows)
 
@@ -792,7 +790,6 @@ class Outbox:
             (state.value, now, reason, job_id),
         )
         self._history(conn, job_id, now, event, reason)
-        self._adjust_active(-1)
         if row[2] is not None:
             self._promote(conn, row[2], now)
         tx.events.append(JobEvent(job_id, row[0], row[1], state, reason))
@@ -809,24 +806,19 @@ class Outbox:
             conn.execute(f"DELETE FROM outbox_history WHERE job_id IN ({marks})", chunk)  # noqa: S608 (fixed columns, ? placeholders)
             conn.execute(f"DELETE FROM outbox_jobs WHERE id IN ({marks})", chunk)  # noqa: S608 (fixed columns, ? placeholders)
 
-    def _check_caps(self, policy: KindPolicy) -> None:
+    def _check_caps(self, conn: sqlite3.Connection, policy: KindPolicy, *, inserted: int = 0) -> None:
+        """Raise if the outbox is over a cap (counting before the `inserted` jobs of this request)."""
         if policy.essential:
             return  # a payment reversal is never refused: it must reach Alipay whatever the backlog
         caps = self.caps
-        if caps.max_pending is not None and self._active is not None and self._active >= caps.max_pending:
-            raise OutboxFull(self._active, caps.max_pending)
+        if caps.max_pending is not None:
+            active = active_count(conn) - inserted  # one primary-key look-up, whatever the backlog
+            if active >= caps.max_pending:
+                raise OutboxFull(active, caps.max_pending)
         if caps.max_db_bytes is not None and self._db_bytes >= caps.max_db_bytes:
             raise OutboxTooLarge(self._db_bytes, caps.max_db_bytes)
 
-    def _refresh_counters(self, conn: sqlite3.Connection) -> None:
-        # Our own writes keep the active count exact; a commit by another connection (the CLI
-        # retrying dead letters) changes data_version, and then we count again.
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if self._active is None or version != self._data_version:
-            self._active = conn.execute(
-                "SELECT count(*) FROM outbox_jobs WHERE state IN ('pending', 'in_flight')"
-            ).fetchone()[0]
-            self._data_version = version
+    def _refresh_size(self, conn: sqlite3.Connection) -> None:
         # The size cap is coarse: re-read the size every 16 transactions, or on each one near the
         # cap (else a refusal, which commits nothing, would never see the room a purge made). It
         # counts the pages in use: pages freed by purges are reused, so they are room under the cap.
@@ -837,13 +829,6 @@ class Outbox:
             free = conn.execute("PRAGMA freelist_count").fetchone()[0]
             pages = conn.execute("PRAGMA page_count").fetchone()[0] - free
             self._db_bytes = pages * self._page_size
-
-    def _forget_counters(self) -> None:
-        self._active = None
-
-    def _adjust_active(self, delta: int) -> None:
-        if self._active is not None:
-            self._active += delta
 
     def _read(self, sql: str, params: Iterable[Any]) -> builtins.list[Any]:
         with self._read_lock:

@@ -25,6 +25,7 @@ JOBS = "outbox_jobs"
 HISTORY = "outbox_history"
 WATERMARKS = "outbox_watermarks"
 META = "outbox_meta"
+COUNTS = "outbox_counts"
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -97,7 +98,33 @@ def _v2(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """The active-job count as one row that triggers keep exact, so the cap check is a primary-key
+    look-up. Triggers run inside the writer's own transaction, whoever the writer is (this agent, the
+    `posagent queue` CLI, a technician's sqlite3 shell), so no cached count can go stale; the one
+    COUNT(*) below runs once, here, inside the migration's BEGIN IMMEDIATE."""
+    # active = pending (waiting, due or backing off) or in flight: what the pending cap counts
+    for statement in (
+        "CREATE TABLE outbox_counts (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO outbox_counts(name, value) "
+        "SELECT 'active', count(*) FROM outbox_jobs WHERE state IN ('pending', 'in_flight')",
+        "CREATE TRIGGER outbox_jobs_count_insert AFTER INSERT ON outbox_jobs "
+        "WHEN NEW.state IN ('pending', 'in_flight') "
+        "BEGIN UPDATE outbox_counts SET value = value + 1 WHERE name = 'active'; END",
+        "CREATE TRIGGER outbox_jobs_count_delete AFTER DELETE ON outbox_jobs "
+        "WHEN OLD.state IN ('pending', 'in_flight') "
+        "BEGIN UPDATE outbox_counts SET value = value - 1 WHERE name = 'active'; END",
+        # pending <-> in_flight changes nothing; only crossing the active/finished line does
+        "CREATE TRIGGER outbox_jobs_count_update AFTER UPDATE OF state ON outbox_jobs "
+        "WHEN (OLD.state IN ('pending', 'in_flight')) != (NEW.state IN ('pending', 'in_flight')) "
+        "BEGIN UPDATE outbox_counts SET value = value "
+        "+ (NEW.state IN ('pending', 'in_flight')) - (OLD.state IN ('pending', 'in_flight')) "
+        "WHERE name = 'active'; END",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -107,6 +134,22 @@ def current_version(conn: sqlite3.Connection) -> int:
         return 0
     row = conn.execute("SELECT value FROM outbox_meta WHERE key = 'schema_version'").fetchone()
     return int(row[0]) if row else 0
+
+
+ACTIVE_COUNT_SQL = "SELECT value FROM outbox_counts WHERE name = 'active'"
+
+
+def active_count(conn: sqlite3.Connection) -> int:
+    """Pending + in-flight jobs, from the trigger-kept counter row: O(1), exact in any transaction."""
+    return int(conn.execute(ACTIVE_COUNT_SQL).fetchone()[0])
+
+
+def recount_active(conn: sqlite3.Connection) -> None:
+    """Set the counter from a real count (one scan): inside a write transaction, at start only."""
+    conn.execute(
+        "UPDATE outbox_counts SET value = (SELECT count(*) FROM outbox_jobs "
+        "WHERE state IN ('pending', 'in_flight')) WHERE name = 'active'"
+    )
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from offline_queue import Outbox
-from offline_queue.schema import SCHEMA_VERSION, current_version, migrate
+from offline_queue import Done, Outbox
+from offline_queue.schema import SCHEMA_VERSION, active_count, current_version, migrate
 
 
 def test_a_new_database_gets_the_current_schema_version(tmp_path: Path) -> None:
@@ -42,3 +42,25 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.execute("UPDATE outbox_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     with pytest.raises(RuntimeError, match="newer than this agent understands"):
         migrate(conn)
+
+
+def test_a_database_from_before_the_active_counter_gets_it_counted_once_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    with Outbox.open(path) as box:
+        for n in range(5):
+            box.enqueue("k", {"n": n}, idempotency_key=str(n))
+        box.claim(2)
+        (job,) = box.claim(1)
+        box.complete(job.id, Done())
+    # what a version-2 database looks like: the same tables, no counter, no triggers
+    conn = sqlite3.connect(path, isolation_level=None)
+    for trigger in ("insert", "delete", "update"):
+        conn.execute(f"DROP TRIGGER outbox_jobs_count_{trigger}")
+    conn.execute("DROP TABLE outbox_counts")
+    conn.execute("UPDATE outbox_meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+    with Outbox.open(path) as box:
+        assert active_count(box._writer) == 4  # 2 in flight + 2 pending; the done one is not counted
+        box.enqueue("k", {"n": 9}, idempotency_key="9")
+        assert active_count(box._writer) == 5
+    assert current_version(sqlite3.connect(path)) == SCHEMA_VERSION
