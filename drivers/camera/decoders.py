@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 from cv2.typing import MatLike
 
-from drivers.camera.retry_policy import StreamRetryBudget
+from drivers.camera.retry_policy import StreamRetry, StreamRetryBudget
 from drivers.camera.symbologies import DEFAULT_SYMBOLOGIES, SYMBOLOGIES
 
 if TYPE_CHECKING:
@@ -69,6 +69,9 @@ RETRIES: tuple[tuple[str, Callable[[Image], Image | None], str], ...] = (
     ("half size", _half, "LocalAverage"),
     ("double size", _double, "LocalAverage"),
 )
+# The first this many are cheap (the half-size copy: a quarter to a half of a read; the double-size
+# one costs ~13 reads): an idle stream frame gets only these (retry_policy.py).
+CHEAP_RETRIES = 1
 
 
 class ZxingDecoder:
@@ -96,7 +99,7 @@ class ZxingDecoder:
     def decode(self, image: Image) -> list[str]:
         gray = _gray(image)
         texts, _ = self._read(gray, self._first)
-        return texts or self._retry(gray)
+        return texts or self._retry(gray, self._retries)
 
     def decode_frame(self, image: Image) -> list[str]:
         gray = _gray(image)
@@ -104,15 +107,19 @@ class ZxingDecoder:
         # return_errors: also the symbols zxing-cpp located but could not decode, the frames worth a retry.
         texts, located = self._read(gray, self._first)
         self._stream_budget.earn(self._clock() - started)
-        if texts or not self._retries or not self._stream_budget.should_retry(located=located):
+        if texts or not self._retries:
+            return texts
+        retry = self._stream_budget.decide(located=located)
+        if retry is StreamRetry.NONE:
             return texts
         started = self._clock()
-        texts = self._retry(gray)
-        self._stream_budget.spend(self._clock() - started)
+        texts = self._retry(gray, self._retries if retry is StreamRetry.FULL else self._retries[:CHEAP_RETRIES])
+        self._stream_budget.spend(retry, self._clock() - started)
         return texts
 
-    def _retry(self, gray: Image) -> list[str]:
-        for variant, binarizer in self._retries:
+    def _retry(self, gray: Image, retries: Sequence[tuple[Callable[[Image], Image | None], zxingcpp.Binarizer]]
+               ) -> list[str]:  # fmt: skip
+        for variant, binarizer in retries:
             copy = variant(gray)
             if copy is not None:
                 texts, _ = self._read(copy, binarizer)
