@@ -225,8 +225,10 @@ class CameraSettings:
         "and as a barcode) and QR member cards; add e.g. 'code128' for member cards printed as 1D barcodes. "
         "Each extra type costs decoding time on every frame.", ["qrcode"], check=_symbologies)  # fmt: skip
     retry: bool = setting("When a frame gives nothing, read it again at half size, then at double size: "
-                          "finds more hard codes, but an empty frame costs about 3x the CPU "
-                          "(still bounded by the frame rate and the decoder's CPU share).", True)  # fmt: skip
+                          "finds more hard codes. On the camera, a frame where a code was seen but not read "
+                          "is retried; an empty frame gets only the half-size read, now and then (retries "
+                          "take at most 10% of the decoding time), so an idle camera costs one read per "
+                          "frame.", True)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ class CameraScanner(DeviceWorker):
 
     def _handle(self, frame: MatLike) -> None:
         try:
-            texts = self.decoder.decode(frame)
+            texts = self.decoder.decode_frame(frame)  # a stream: retries rationed (retry_policy.py)
         except Exception as exc:  # a decoder crash on one odd frame must not stop the camera
             self._emit(DeviceWarning(self.device, self.source, f"decoder failed: {type(exc).__name__}", time.time()))
             return

@@ -3,6 +3,9 @@
 zxing-cpp is the default: on the zxing photo set it decodes more codes, several times faster,
 than zbar (see bench/bench_camera.py). pyzbar (libzbar0) is kept as the alternative.
 
+A still image (`decode`) that gives nothing is read again in other ways; a live stream's frame
+(`decode_frame`) only as retry_policy.py allows, so that an idle camera costs one read per frame.
+
 Only the configured symbologies are searched: each extra one costs on every frame (Code128 on top
 of QR made a frame 1.7-2.6x slower), and QR alone reads Alipay payment codes (the phone shows
 the same code as a QR and as a Code128 barcode) and member cards on slips.
@@ -10,12 +13,14 @@ the same code as a QR and as a Code128 barcode) and member cards on slips.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import cv2
 from cv2.typing import MatLike
 
+from drivers.camera.retry_policy import StreamRetry, StreamRetryBudget
 from drivers.camera.symbologies import DEFAULT_SYMBOLOGIES, SYMBOLOGIES
 
 if TYPE_CHECKING:
@@ -32,7 +37,11 @@ class Decoder(Protocol):
     name: str
 
     def decode(self, image: Image) -> list[str]:
-        """The texts of all codes found in the image (empty when none)."""
+        """The texts of all codes found in a still image (empty when none), with every effort."""
+        ...
+
+    def decode_frame(self, image: Image) -> list[str]:
+        """The same for one frame of a live stream: the next frame comes soon, so effort is rationed."""
         ...
 
 
@@ -50,8 +59,9 @@ def _double(image: Image) -> Image | None:
     return cv2.resize(image, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LINEAR)
 
 
-# Retries when the first read finds nothing, cheapest first: (name, copy of the image, zxing-cpp
-# binarizer). The first that finds a code ends the search. Measured on the zxing photo set and on
+# Retries when the first read finds nothing (on a live stream, only as retry_policy.py allows),
+# cheapest first: (name, copy of the image, zxing-cpp binarizer). The first that finds a code ends
+# the search. Measured on the zxing photo set and on
 # degraded synthetic photos (bench/bench_camera.py): each found codes the reads before it missed.
 # Inversion (zxing-cpp already tries it), the GlobalHistogram and FixedThreshold binarizers,
 # blurring, CLAHE, Otsu and pyzbar found none after these, or cost far more for one or two.
@@ -59,12 +69,21 @@ RETRIES: tuple[tuple[str, Callable[[Image], Image | None], str], ...] = (
     ("half size", _half, "LocalAverage"),
     ("double size", _double, "LocalAverage"),
 )
+# The first this many are cheap (the half-size copy: a quarter to a half of a read; the double-size
+# one costs ~13 reads): an idle stream frame gets only these (retry_policy.py).
+CHEAP_RETRIES = 1
 
 
 class ZxingDecoder:
     name = "zxing"
 
-    def __init__(self, symbologies: Sequence[str] = DEFAULT_SYMBOLOGIES, *, retry: bool = True) -> None:
+    def __init__(
+        self,
+        symbologies: Sequence[str] = DEFAULT_SYMBOLOGIES,
+        *,
+        retry: bool = True,
+        clock: Callable[[], float] = time.perf_counter,  # times the reads for the stream's retry budget
+    ) -> None:
         import zxingcpp  # noqa: PLC0415 - loads a native library: only when chosen
 
         self._zxing = zxingcpp
@@ -74,22 +93,45 @@ class ZxingDecoder:
         self._text_mode = zxingcpp.TextMode.Plain
         self._first = zxingcpp.Binarizer.LocalAverage  # zxing-cpp's default
         self._retries = [(copy, zxingcpp.Binarizer.__members__[b]) for _, copy, b in RETRIES] if retry else []
+        self._clock = clock
+        self._stream_budget = StreamRetryBudget()
 
     def decode(self, image: Image) -> list[str]:
         gray = _gray(image)
-        texts = self._read(gray, self._first)
-        for variant, binarizer in self._retries:
-            if texts:
-                break
-            copy = variant(gray)
-            if copy is not None:
-                texts = self._read(copy, binarizer)
+        texts, _ = self._read(gray, self._first)
+        return texts or self._retry(gray, self._retries)
+
+    def decode_frame(self, image: Image) -> list[str]:
+        gray = _gray(image)
+        started = self._clock()
+        # return_errors: also the symbols zxing-cpp located but could not decode, the frames worth a retry.
+        texts, located = self._read(gray, self._first)
+        self._stream_budget.earn(self._clock() - started)
+        if texts or not self._retries:
+            return texts
+        retry = self._stream_budget.decide(located=located)
+        if retry is StreamRetry.NONE:
+            return texts
+        started = self._clock()
+        texts = self._retry(gray, self._retries if retry is StreamRetry.FULL else self._retries[:CHEAP_RETRIES])
+        self._stream_budget.spend(retry, self._clock() - started)
         return texts
 
-    def _read(self, gray: Image, binarizer: zxingcpp.Binarizer) -> list[str]:
+    def _retry(self, gray: Image, retries: Sequence[tuple[Callable[[Image], Image | None], zxingcpp.Binarizer]]
+               ) -> list[str]:  # fmt: skip
+        for variant, binarizer in retries:
+            copy = variant(gray)
+            if copy is not None:
+                texts, _ = self._read(copy, binarizer)
+                if texts:
+                    return texts
+        return []
+
+    def _read(self, gray: Image, binarizer: zxingcpp.Binarizer) -> tuple[list[str], bool]:
+        """The decoded texts, and whether a symbol was located that could not be decoded."""
         results = self._zxing.read_barcodes(gray, formats=self._formats, text_mode=self._text_mode,
-                                            binarizer=binarizer)  # fmt: skip
-        return [r.text for r in results if r.valid]
+                                            binarizer=binarizer, return_errors=True)  # fmt: skip
+        return [r.text for r in results if r.valid], any(not r.valid for r in results)
 
 
 class PyzbarDecoder:
@@ -103,6 +145,9 @@ class PyzbarDecoder:
 
     def decode(self, image: Image) -> list[str]:
         return [_text(symbol.data) for symbol in self._pyzbar.decode(_gray(image), symbols=self._symbols)]
+
+    def decode_frame(self, image: Image) -> list[str]:
+        return self.decode(image)  # one read, no retries: nothing to ration
 
 
 DECODERS: dict[str, type[ZxingDecoder] | type[PyzbarDecoder]] = {"zxing": ZxingDecoder, "pyzbar": PyzbarDecoder}

@@ -2,6 +2,9 @@
 
 The retries (a half-size copy, then a double-size copy) stop at the first that finds
 a code. On the zxing photo set they make the decoder find more than zxing-cpp or zbar alone.
+A still image is always retried; a live stream's frame only when zxing-cpp located a symbol it
+could not decode, or now and then within a small budget (test_retry_policy.py), so an idle
+camera costs no more than one read per frame.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pyzbar import pyzbar
 from drivers.camera.decoders import ZxingDecoder, make_decoder
 from hardware_sim.camera import Scene, render
 from tests.drivers.camera.photos import PHOTO_DIR, expected_text, photos, same_text
+from tests.drivers.camera.ticks import Ticks
 from tests.drivers.camera.zxing_spy import ReadSpy
 
 QR = zxingcpp.barcode_formats_from_str("QRCode")
@@ -81,4 +85,40 @@ def test_frames_bigger_than_720p_are_not_upscaled(reads: ReadSpy) -> None:
 @pytest.mark.parametrize("factory", [lambda: ZxingDecoder(retry=False), lambda: make_decoder("zxing", retry=False)])
 def test_retries_can_be_turned_off(reads: ReadSpy, factory: Callable[[], ZxingDecoder]) -> None:
     assert factory().decode(render(Scene(None))) == []
+    assert len(reads.calls) == 1
+
+
+def test_a_stream_frame_with_nothing_located_is_read_once(reads: ReadSpy) -> None:
+    decoder = ZxingDecoder(clock=Ticks())
+    for seed in range(30):
+        assert decoder.decode_frame(render(Scene(None, seed=seed))) == []
+    assert len(reads.calls) == 30
+    assert all(call["shape"] == (480, 640) for call in reads.calls)
+
+
+def test_a_stream_frame_with_a_located_but_undecoded_symbol_is_retried(reads: ReadSpy) -> None:
+    # Blurred and small: zxing-cpp finds the QR but its checksum fails; the double-size copy reads it.
+    frame = render(Scene("VIP0001234", size=120, blur=2.0))
+    assert zxing_alone(frame) == []
+    assert any(not r.valid for r in zxingcpp.read_barcodes(frame, formats=QR, return_errors=True))
+    reads.calls.clear()
+    assert ZxingDecoder(clock=Ticks()).decode_frame(frame) == ["VIP0001234"]
+    assert [call["shape"] for call in reads.calls] == [(480, 640), (240, 320), (960, 1280)]
+
+
+def test_an_idle_stream_retries_only_at_half_size_now_and_then(reads: ReadSpy) -> None:
+    # A code zxing-cpp cannot even locate is not given up on while it stays in view; the
+    # double-size copy (~13 reads) is kept for frames where a symbol was located.
+    decoder = ZxingDecoder(clock=Ticks())
+    frame = render(Scene(None))
+    for _ in range(400):
+        decoder.decode_frame(frame)
+    retries = [call["shape"] for call in reads.calls if call["shape"] != (480, 640)]
+    assert len(reads.calls) - len(retries) == 400
+    assert 0 < len(retries) <= 400 * 0.2
+    assert set(retries) == {(240, 320)}
+
+
+def test_a_stream_without_retries_reads_a_located_symbol_once(reads: ReadSpy) -> None:
+    assert ZxingDecoder(retry=False, clock=Ticks()).decode_frame(render(Scene("VIP0001234", size=120, blur=2.0))) == []
     assert len(reads.calls) == 1
