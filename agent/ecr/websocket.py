@@ -36,6 +36,7 @@ from wsproto.events import (
 from wsproto.utilities import RemoteProtocolError
 
 from agent.guard import client_key
+from agent.throttled_log import ThrottledLog
 
 from .framing import MAX_LINE_BYTES
 from .handshake import Reject, decide
@@ -71,6 +72,8 @@ class WebSocketListener:
         self.random_bytes = random_bytes
         self._token_hashes: dict[Connection, str] = {}  # authenticated connections -> the token they used
         self._handshaking: set[asyncio.StreamWriter] = set()  # not yet connections of the server's
+        # Any page the cashier opens can make us refuse it, as often as it likes: the journal must not flood.
+        self._refusals = ThrottledLog(log, time.monotonic, "WebSocket refusals")
         server.on_stop.append(self._stop_handshakes)
 
     async def start(self) -> None:
@@ -153,7 +156,8 @@ class WebSocketListener:
                           book=self.book(), now=self.clock())  # fmt: skip
         if isinstance(decision, Reject):
             self.server.release_slot(connection)
-            log.info("WebSocket handshake from %s refused: %d %s", connection.peer, decision.status, decision.text)
+            self._refusals.warning("WebSocket handshake from %s refused: %d %s", connection.peer, decision.status,
+                                   decision.text)  # fmt: skip
             _reject(ws, writer, decision)
             return
         connection.origin = decision.origin
@@ -248,7 +252,7 @@ class WebSocketListener:
             log.info("web POS origin %s paired", origin)
             await connection.reply(ok_response(request.id, {"origin": result.origin, "token": result.token}))
         else:
-            log.warning("WebSocket %s (%s): pairing refused: %s", connection.peer, origin, result.message)
+            self._refusals.warning("WebSocket %s (%s): pairing refused: %s", connection.peer, origin, result.message)
             await connection.reply(error_response(request.id, ErrorCode.UNAUTHORIZED, result.message))
 
 

@@ -425,3 +425,10 @@ async def test_the_agent_answers_a_pages_ping(till: Till) -> None:
     data = await asyncio.wait_for(client.reader.read(65536), 5)
     client.ws.receive_data(data)
     assert any(isinstance(e, Pong) and e.payload == b"are you there" for e in client.ws.events())
+
+
+async def test_a_page_hammering_the_port_does_not_flood_the_log(till: Till, caplog: pytest.LogCaptureFixture) -> None:
+    for _ in range(40):
+        assert isinstance(await WsClient.open(till.port, origin="https://evil.example"), Refused)
+    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert 1 <= len(refusals) <= 10
