@@ -264,12 +264,14 @@ class Agent:
     async def _start_ecr(self, token: str) -> None:
         """The ECR listeners; a failure is a one-line refusal naming the setting, never a traceback."""
         ecr = self.config.ecr
+        websocket_started = False
         try:
             await self.server.start()
             if ecr.websocket_port is not None:
                 self.websocket = WebSocketListener(self.server, OriginStore(store_path(self.config.paths.state_dir)),
                                                    ecr.websocket_port)  # fmt: skip
                 await self.websocket.start()
+                websocket_started = True
             self._ecr_serving = True
         except OSError as exc:
             await self.server.stop_accepting()  # not close(): it would unlink a socket another agent serves
@@ -283,7 +285,7 @@ class Agent:
                                       "SystemCallFilter= allow @chown? (deploy/install.sh installs one that does)")
                 else:
                     problem = Problem("ecr.unix_socket", f"cannot set up {unix}: {exc.strerror}")
-            elif ecr.websocket_port is not None and self.server.accepting and self.websocket is not None:
+            elif self.websocket is not None and not websocket_started:
                 problem = listen_problem("ecr.websocket_port", f"127.0.0.1:{ecr.websocket_port}", exc, Holder.OTHER,
                                          ecr.websocket_port)  # fmt: skip
             elif exc.errno == errno.EADDRINUSE and ecr.tcp_port is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,20 @@ def test_the_cli_refuses_bad_origins_and_unknown_revocations_in_one_line(
     assert main(["ecr", "origins", "frobnicate", "--config", config]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and all(line.startswith("error: ") for line in err.splitlines())
+
+
+def test_a_taken_websocket_port_is_a_one_line_refusal(tmp_path: Path, simulated_gateway: Store) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        port = free_port()  # after the squatter's bind: never the same port
+        config = write_store_files(tmp_path, simulated_gateway.gateway.url,
+                                   simulated_gateway.gateway.alipay_public_key_pem, port)  # fmt: skip
+        config.write_text(config.read_text().replace("heartbeat_seconds = 1.0",
+                                                     f"heartbeat_seconds = 1.0\nwebsocket_port = {taken}"))  # fmt: skip
+        daemon = Daemon(config, port, tmp_path / "daemon.log")
+        with pytest.raises(RuntimeError, match="exited"):
+            daemon.start()
+    log_text = daemon.log.read_text()
+    assert "ecr.websocket_port" in log_text and "Traceback" not in log_text
