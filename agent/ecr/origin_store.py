@@ -93,8 +93,10 @@ class OriginStore:
         """Read, change and write the book back, whole, under the lock."""
         with self._locked():
             book = self._read()
+            before = book.to_json()
             result = change(book)
-            self._write(book)
+            if book.to_json() != before:  # a refused try at nothing pending writes nothing: no disk churn
+                self._write(book)
             self._book, self._seen = book, self._stamp()
             return result
 

@@ -117,3 +117,15 @@ def test_a_damaged_store_is_a_one_line_error(tmp_path: Path) -> None:
     path.write_text('{"version": 1, "paired": [{"origin": 3}]}')
     with pytest.raises(OriginStoreError, match="damaged"):
         OriginStore(path).current()
+
+
+def test_the_store_is_written_only_when_the_book_changes(tmp_path: Path) -> None:
+    """A page may send `pair` over and over with nothing pending: that must not rewrite the file each time."""
+    store = OriginStore(tmp_path / "ecr_origins.json")
+    code = store.update(lambda book: book.start_pairing(POS, T0, counting_random()))
+    store.update(lambda book: book.pair(POS, code, T0, counting_random()))
+    before = store.stamp()
+    for _ in range(20):
+        refused = store.update(lambda book: book.pair(POS, "2222-2222", T0, counting_random()))
+        assert isinstance(refused, CodeRefused)
+    assert store.stamp() == before
