@@ -387,6 +387,13 @@ def listener_problems(config: AgentConfig, token: str | None, mode: Mode,
         holder = who_holds((ecr.tcp_host, ecr.tcp_port), token, timeout) if token else Holder.UNKNOWN
         found = _busy("ecr.tcp_port", f"{ecr.tcp_host}:{ecr.tcp_port}", holder, mode, ecr.tcp_port)
         problems += [found] if found else []
+    if ecr.websocket_port and not port_is_free("127.0.0.1", ecr.websocket_port):
+        # Nothing there answers the NDJSON probe: a running agent is recognised by its TCP port instead.
+        tcp_holder = (who_holds((ecr.tcp_host, ecr.tcp_port), token, timeout)
+                      if token and ecr.tcp_port and not port_is_free(ecr.tcp_host, ecr.tcp_port) else Holder.UNKNOWN)
+        holder = Holder.AGENT if tcp_holder is Holder.AGENT else Holder.OTHER
+        found = _busy("ecr.websocket_port", f"127.0.0.1:{ecr.websocket_port}", holder, mode, ecr.websocket_port)
+        problems += [found] if found else []
     path = ecr.unix_socket
     if path is not None and os.path.lexists(path) and stat.S_ISSOCK(path.lstat().st_mode) and socket_answers(path):
         holder = who_holds(path, token, timeout) if token else Holder.UNKNOWN
