@@ -4,6 +4,7 @@ somewhere other than the agent, and driven in headless Chromium like a cashier w
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -14,6 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from demo.store import BIN, Child, SimulatedStore, cli_text, free_port, wait_listening
 from tests.support.browser import REPO
 
 WAIT = 30.0  # generous: a loaded machine; bounded so that only a hang fails
@@ -92,3 +94,40 @@ def run_js(browser: WebDriver, script: str, *args: Any) -> Any:
 
 def events_seen(browser: WebDriver) -> list[str]:
     return list(browser.execute_script("return window.till.seen"))
+
+
+# ---- the simulated store (demo/store.py) with the agent's WebSocket listener --------------------------
+
+
+def agent_child(store: SimulatedStore) -> Child:
+    return next(child for child in store.children if child.name == "agent")
+
+
+def enable_websocket(store: SimulatedStore) -> int:
+    """Turn on `[ecr] websocket_port` in the store's agent.toml and restart the agent; the port."""
+    port = free_port()
+    config = store.work / "agent.toml"
+    text = config.read_text()
+    config.write_text(re.sub(r"^(tcp_port = \d+)$", rf"\1\nwebsocket_port = {port}", text, count=1, flags=re.M))
+    restart_agent(store, port)
+    return port
+
+
+def restart_agent(store: SimulatedStore, websocket_port: int) -> None:
+    """Stop the agent (SIGTERM, as systemd does) and start it again on the same configuration."""
+    old = agent_child(store)
+    old.stop()
+    store.children.remove(old)
+    log = store.work / "logs" / "agent.log"
+    agent = Child.start("agent", [str(BIN / "posagent"), "run", "--config", str(store.work / "agent.toml")], log,
+                        read_first_line=False, into=store.children)  # fmt: skip
+    wait_listening(store.ecr_port, agent, log)
+    wait_listening(websocket_port, agent, log)
+
+
+def pairing_code(store: SimulatedStore, origin: str) -> str:
+    """What the technician runs on the store PC: `posagent ecr pair --origin ORIGIN`."""
+    printed = cli_text("posagent", "ecr", "pair", "--origin", origin, "--config", str(store.work / "agent.toml"))
+    found = re.search(r"\b[A-Z0-9]{4}-[A-Z0-9]{4}\b", printed)
+    assert found, f"no pairing code in {printed!r}"
+    return found.group(0)
