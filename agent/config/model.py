@@ -125,6 +125,10 @@ class EcrSettings:
         "Group owning the Unix socket (the ECR software's group). The service user must be a member of it "
         "(usermod -aG GROUP posagent): the agent refuses to start otherwise.", None, check=_group_name)
     heartbeat_seconds: float = setting("Seconds between heartbeat events.", 15.0, between=SECONDS_1_HOUR)
+    websocket_port: int | None = setting(
+        "Port of the ECR protocol over WebSocket, for web POS pages (ws://127.0.0.1:PORT/ecr, loopback only); "
+        "unset or `false`: off. Each page's origin is paired once: posagent ecr pair --origin URL.", None,
+        between=PORT, false_disables=True)  # fmt: skip
 
     def cross_check(self) -> list[tuple[str, str]]:
         if self.tcp_port is None and self.unix_socket is None:

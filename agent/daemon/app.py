@@ -28,7 +28,9 @@ from agent.alipay import AlipayClient, Timeouts
 from agent.codes import CodeClass
 from agent.config import AgentConfig, Problem, alipay_cert_store, load_credentials
 from agent.ecr.events import EventLog
+from agent.ecr.origin_store import OriginStore, store_path
 from agent.ecr.server import EcrServer, Router
+from agent.ecr.websocket import WebSocketListener
 from agent.fleet.messages import PAYLOAD_KEY_LABEL, CallbackMessage, TillStatus
 from agent.guard import FailureThrottle
 from agent.jobs import card_authorize, card_open, loyalty, reversals
@@ -121,6 +123,7 @@ class Agent:
         self.recent_log = RecentLog(on_record=self._changed_from_any_thread)
         self._ecr_count = 0
         self.web: HttpServer | None = None
+        self.websocket: WebSocketListener | None = None  # [ecr] websocket_port: web POS pages
         self.token_guesses = FailureThrottle()  # wrong ECR tokens, counted together at the socket and the page
         self._ecr_serving = False
         self.fleet: FleetLink | None = None
@@ -263,6 +266,10 @@ class Agent:
         ecr = self.config.ecr
         try:
             await self.server.start()
+            if ecr.websocket_port is not None:
+                self.websocket = WebSocketListener(self.server, OriginStore(store_path(self.config.paths.state_dir)),
+                                                   ecr.websocket_port)  # fmt: skip
+                await self.websocket.start()
             self._ecr_serving = True
         except OSError as exc:
             await self.server.stop_accepting()  # not close(): it would unlink a socket another agent serves
@@ -276,6 +283,9 @@ class Agent:
                                       "SystemCallFilter= allow @chown? (deploy/install.sh installs one that does)")
                 else:
                     problem = Problem("ecr.unix_socket", f"cannot set up {unix}: {exc.strerror}")
+            elif ecr.websocket_port is not None and self.server.accepting and self.websocket is not None:
+                problem = listen_problem("ecr.websocket_port", f"127.0.0.1:{ecr.websocket_port}", exc, Holder.OTHER,
+                                         ecr.websocket_port)  # fmt: skip
             elif exc.errno == errno.EADDRINUSE and ecr.tcp_port is not None:
                 address = (ecr.tcp_host, ecr.tcp_port)
                 holder = await asyncio.to_thread(who_holds, address, token, PROBE_TIMEOUT)

@@ -32,7 +32,7 @@ from agent.guard import FailureThrottle, Phase, Slot, SlotTable, client_key
 
 from .events import EventLog
 from .messages import ErrorCode, ProtocolError, Request, error_response, ok_response
-from .session import Authenticated, Close, Handle, Refuse, Send, Session, hello_ok
+from .session import Action, Authenticated, Close, Handle, Pair, Refuse, Send, Session, hello_ok
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,13 @@ class Connection:
     key: str = ""  # the client, for the limits before hello (see agent.guard.clients)
     slot: Slot[Connection] | None = None  # held until hello succeeds
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # ends a held answer's wait early
+    origin: str = ""  # WebSocket only: the page's origin (agent.ecr.websocket)
+    close_code: int = 1000  # WebSocket only: the close frame's code and reason when the agent ends it
+    close_reason: str = ""
 
     def shed(self) -> None:
         """Room is needed for a newcomer: close now, without an answer."""
+        self.close_code, self.close_reason = 1008, "too many connections waiting for hello"
         self.closed = True
         self.wake.set()
         self.abort()
@@ -192,6 +196,10 @@ class EcrServer:
                 os.chown(self.unix_path, -1, grp.getgrnam(self.unix_group).gr_gid)
         self.accepting = True
 
+    def adopt(self, server: asyncio.Server) -> None:
+        """Another transport's listener (the WebSocket one): closed along with ours."""
+        self._servers.append(server)
+
     async def stop_accepting(self) -> None:
         self.accepting = False
         for server in self._servers:
@@ -204,6 +212,7 @@ class EcrServer:
         await self.stop_accepting()
         for connection in list(self.connections):
             connection.authenticated = False
+            connection.close_code, connection.close_reason = 1001, "agent stopping"
             try:
                 connection.outgoing.put_nowait(None)
             except asyncio.QueueFull:
@@ -241,8 +250,13 @@ class EcrServer:
     def _drop(self, connection: Connection) -> None:
         """An ECR that stopped reading: close it now (its queued data is useless to it anyway)."""
         connection.authenticated = False
+        connection.close_code, connection.close_reason = 1008, "stopped reading"
         connection.discard_queue()
         connection.abort()
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """A task of the server's: cancelled when it closes."""
+        return self._spawn(coro)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -261,24 +275,33 @@ class EcrServer:
         connection = Connection(peer="unix" if is_unix else f"{peer_info[0]}:{peer_info[1]}",
                                 abort=writer.transport.abort,
                                 key=unix_peer_key(sock) if is_unix else client_key(str(peer_info[0])))  # fmt: skip
-        admission = self.unauthenticated.admit(connection.key, connection, time.monotonic())
-        for victim in admission.shed:
-            victim.owner.shed()
-        if admission.slot is None:
+        if not self.admit(connection):
             with contextlib.suppress(Exception):
                 writer.write(error_response(None, ErrorCode.BUSY, "too many connections waiting for hello: "
                                                                   "try again shortly"))  # fmt: skip
                 writer.close()
             return
+        await self.run_connection(connection, self._read(connection, reader), self._write(connection, writer), writer)
+
+    def admit(self, connection: Connection) -> bool:
+        """Take an unauthenticated slot (shedding older waiters as needed); False when none is left."""
+        admission = self.unauthenticated.admit(connection.key, connection, time.monotonic())
+        for victim in admission.shed:
+            victim.owner.shed()
         connection.slot = admission.slot
+        return admission.slot is not None
+
+    async def run_connection(self, connection: Connection, read: Awaitable[None], write: Awaitable[None],
+                             writer: asyncio.StreamWriter) -> None:
+        """Serve an admitted connection until either side ends: shared by every transport."""
         self.connections.add(connection)
         self.accepted_total += 1
         self._connections_changed()
         current = asyncio.current_task()
         if current is not None:
             self._serving.add(current)
-        reading = asyncio.ensure_future(self._read(connection, reader))
-        writing = asyncio.ensure_future(self._write(connection, writer))
+        reading = asyncio.ensure_future(read)
+        writing = asyncio.ensure_future(write)
         try:
             # Whichever side ends first (peer closed, protocol close, peer stopped reading and went
             # away) ends the connection: a reader must never wait forever on a dead writer.
@@ -321,21 +344,30 @@ class EcrServer:
             actions = session.tick(time.monotonic()) if data is None else session.receive(data)
             if data == b"":
                 return
-            for action in actions:
-                if isinstance(action, Send):
-                    await connection.reply(action.data)
-                elif isinstance(action, Close):
-                    log.info("closing ECR connection %s: %s", connection.peer, action.reason)
-                    return
-                elif isinstance(action, Refuse):
-                    await self._refuse(connection, action)
-                    return
-                elif isinstance(action, Authenticated):
-                    self._unslot(connection)
-                    await self._authenticate(connection, action)
-                elif isinstance(action, Handle):
-                    await in_flight.acquire()
-                    self._spawn(self._handle(connection, action.request, in_flight))
+            if await self.perform(connection, actions, in_flight) is not None:
+                return
+
+    async def perform(self, connection: Connection, actions: list[Action], in_flight: asyncio.Semaphore,
+                      pair: Callable[[Connection, Pair], Awaitable[None]] | None = None) -> str | None:
+        """Carry out a session's actions; the reason when the connection must end now, else None."""
+        for action in actions:
+            if isinstance(action, Send):
+                await connection.reply(action.data)
+            elif isinstance(action, Close):
+                log.info("closing ECR connection %s: %s", connection.peer, action.reason)
+                return action.reason
+            elif isinstance(action, Refuse):
+                await self._refuse(connection, action)
+                return action.reason
+            elif isinstance(action, Authenticated):
+                self._unslot(connection)
+                await self._authenticate(connection, action)
+            elif isinstance(action, Handle):
+                await in_flight.acquire()
+                self._spawn(self._handle(connection, action.request, in_flight))
+            elif isinstance(action, Pair) and pair is not None:
+                await pair(connection, action)
+        return None
 
     def _unslot(self, connection: Connection) -> None:
         if connection.slot is not None:

@@ -8,11 +8,16 @@ a request, close). Rules:
   right token is answered at once);
 - a line that looks like HTTP closes the connection (a browser or proxy is talking to the wrong port);
 - malformed lines get their error code and the connection stays usable.
+
+The same rules serve the WebSocket transport (`agent.ecr.websocket`), which hands over whole messages
+(`message`) instead of bytes, checks tokens its own way (`check_token`: origin tokens, bound to the
+page's origin) and lets a page send `pair` with a one-time code before its hello (`Pair`).
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -57,7 +62,18 @@ class Refuse:
     reason: str
 
 
-Action = Send | Handle | Authenticated | Close | Refuse
+@dataclass(frozen=True)
+class Pair:
+    """A web page sends its one-time pairing code (before hello); the shell answers it."""
+
+    request: Request
+    code: str
+
+
+Action = Send | Handle | Authenticated | Close | Refuse | Pair
+
+# A token check: None when the token is accepted, else the refusal's message.
+TokenCheck = Callable[[str], str | None]
 
 
 class State(Enum):
@@ -67,8 +83,11 @@ class State(Enum):
 
 
 class Session:
-    def __init__(self, token: str, opened_at: float, *, hello_deadline: float = HELLO_DEADLINE_SECONDS) -> None:
+    def __init__(self, token: str, opened_at: float, *, hello_deadline: float = HELLO_DEADLINE_SECONDS,
+                 check_token: TokenCheck | None = None, pairing: bool = False) -> None:
         self._token = token.encode("utf-8")
+        self._check_token = check_token or self._shared_token
+        self._pairing = pairing
         self._framer = LineFramer()
         self.state = State.AWAITING_HELLO
         self.deadline = opened_at + hello_deadline
@@ -85,6 +104,12 @@ class Session:
             actions.extend(self._line(frame))
         return actions
 
+    def message(self, data: bytes) -> list[Action]:
+        """One whole message (a WebSocket text message): no line framing, no HTTP sniffing."""
+        if self.state is State.CLOSED:
+            return []
+        return self._request(data)
+
     def tick(self, now: float) -> list[Action]:
         """Called by the shell's timer: enforce the hello deadline."""
         if self.state is State.AWAITING_HELLO and now >= self.deadline:
@@ -97,23 +122,33 @@ class Session:
         if looks_like_http(line.data):
             self.state = State.CLOSED
             return [Close("HTTP request on the ECR port")]
+        return self._request(line.data)
+
+    def _request(self, data: bytes) -> list[Action]:
         try:
-            request = parse_request(line.data)
+            request = parse_request(data)
         except ProtocolError as exc:
             return [Send(error_response(exc.id, exc.code, exc.message))]
         if self.state is State.READY:
             if request.op == "hello":
                 return [Send(error_response(request.id, ErrorCode.BAD_REQUEST, "already authenticated"))]
             return [Handle(request)]
+        if request.op == "pair" and self._pairing:
+            code = request.body.get("code")
+            if not isinstance(code, str) or not 0 < len(code) <= 32:
+                return [Send(error_response(request.id, ErrorCode.BAD_REQUEST, "pair needs body.code, the code shown "
+                                                                               "by posagent ecr pair"))]  # fmt: skip
+            return [Pair(request, code)]
         if request.op != "hello":
             return [Send(error_response(request.id, ErrorCode.UNAUTHORIZED, "send hello with the token first"))]
         return self._hello(request)
 
     def _hello(self, request: Request) -> list[Action]:
         token = request.body.get("token")
-        if not isinstance(token, str) or not hmac.compare_digest(token.encode("utf-8"), self._token):
+        refusal = self._check_token(token) if isinstance(token, str) else "wrong token"
+        if refusal is not None:
             self.state = State.CLOSED
-            return [Refuse(error_response(request.id, ErrorCode.UNAUTHORIZED, "wrong token"), "wrong token")]
+            return [Refuse(error_response(request.id, ErrorCode.UNAUTHORIZED, refusal), refusal)]
         last_seq = request.body.get("last_seq")
         if last_seq is not None and (isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0):
             return [Send(error_response(request.id, ErrorCode.BAD_REQUEST, "last_seq must be a non-negative integer"))]
@@ -122,6 +157,10 @@ class Session:
         self.state = State.READY
         return [Authenticated(request, _client_name(client), last_seq,
                               epoch if isinstance(epoch, str) else None)]  # fmt: skip
+
+
+    def _shared_token(self, token: str) -> str | None:
+        return None if hmac.compare_digest(token.encode("utf-8"), self._token) else "wrong token"
 
 
 def _client_name(value: object) -> str:
