@@ -85,10 +85,12 @@ export class EcrConnection extends EventTarget {
    * @param {typeof WebSocket} [options.WebSocket]  for tests or other runtimes
    * @param {number} [options.initialBackoffMs]
    * @param {number} [options.maxBackoffMs]
-   * @param {number} [options.heartbeatTimeoutMs]  no message for this long: reconnect (3 x heartbeat_seconds)
+   * @param {number} [options.heartbeatTimeoutMs]  no message for this long: reconnect. Default: 3 x the
+   *   interval between the agent's heartbeat events, as seen (its heartbeat_seconds is configurable);
+   *   no watchdog until two heartbeats were seen (the agent's WebSocket pings cover dead peers meanwhile)
    */
   constructor({ url, client = 'web-till', storage, storageKey, WebSocket: Socket, initialBackoffMs = 250,
-    maxBackoffMs = 10_000, heartbeatTimeoutMs = 45_000 }) {
+    maxBackoffMs = 10_000, heartbeatTimeoutMs }) {
     super();
     this.url = url;
     this.client = client;
@@ -97,7 +99,11 @@ export class EcrConnection extends EventTarget {
     this.Socket = Socket ?? globalThis.WebSocket;
     this.initialBackoffMs = initialBackoffMs;
     this.maxBackoffMs = maxBackoffMs;
-    this.heartbeatTimeoutMs = heartbeatTimeoutMs;
+    /** @type {number | null} */
+    this.heartbeatTimeoutMs = heartbeatTimeoutMs ?? null;
+    this.learnHeartbeat = heartbeatTimeoutMs === undefined;
+    /** @type {number | null} the agent's time of the last heartbeat delivered (ms) */
+    this.lastHeartbeatAt = null;
     /** @type {string | null} the epoch and seq of the last event delivered: hello replays what follows */
     this.epoch = null;
     /** @type {number | null} */
@@ -223,8 +229,8 @@ export class EcrConnection extends EventTarget {
     socket.onopen = () => this.handshake(socket, handshake);
     socket.onmessage = (message) => {
       if (socket !== this.socket) return;
-      this.armWatchdog();
       this.receive(message.data, handshake);
+      this.armWatchdog(); // after: a heartbeat may have just taught the interval
     };
     socket.onclose = (close) => {
       if (socket !== this.socket) return;
@@ -339,6 +345,13 @@ export class EcrConnection extends EventTarget {
   /** Deliver an event once: within an epoch, a seq at or below the last one delivered is a repeat. */
   deliver(/** @type {EcrEvent} */ event) {
     if (event.epoch === this.epoch && this.lastSeq !== null && event.seq <= this.lastSeq) return;
+    if (event.event === 'heartbeat' && this.learnHeartbeat) {
+      // The agent's own clock (body.time), not arrival times: replayed heartbeats arrive in a burst.
+      const at = Number(event.body?.time) * 1000;
+      const last = this.lastHeartbeatAt;
+      if (last !== null && event.epoch === this.epoch && at > last) this.heartbeatTimeoutMs = 3 * Math.max(1000, at - last);
+      this.lastHeartbeatAt = Number.isFinite(at) ? at : null;
+    }
     this.epoch = event.epoch;
     this.lastSeq = event.seq;
     this.dispatchEvent(new CustomEvent('ecr-event', { detail: event }));
@@ -366,6 +379,7 @@ export class EcrConnection extends EventTarget {
 
   armWatchdog() {
     if (this.watchdog) clearTimeout(this.watchdog);
+    if (this.heartbeatTimeoutMs === null) return;
     const socket = this.socket;
     this.watchdog = setTimeout(() => {
       if (socket === this.socket) socket?.close(4000, 'no heartbeat'); // onclose reconnects

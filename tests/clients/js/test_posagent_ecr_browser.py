@@ -135,3 +135,11 @@ def test_an_agent_restart_is_a_gap_and_the_page_asks_for_its_sale(paired_till: W
     WebDriverWait(paired_till, WAIT).until(
         lambda b: [r["body"] for r in agent.requests if r["op"] == "sale.get"].count({"sale_id": "S9"}) == 2
     )
+
+
+def test_a_silent_link_is_dropped_after_three_heartbeat_intervals(paired_till: WebDriver, agent: FakeAgent) -> None:
+    agent.emit("heartbeat", {"time": 1000.0})
+    agent.emit("heartbeat", {"time": 1001.0})  # the agent's clock: one a second, so 3 s of silence is too long
+    WebDriverWait(paired_till, WAIT).until(lambda b: len(events_seen(b)) == 2)
+    WebDriverWait(paired_till, WAIT).until(lambda b: len(hellos(agent)) == 2)  # the page reconnected by itself
+    assert hellos(agent)[-1]["last_seq"] == 2
