@@ -13,6 +13,12 @@ given here. Exit codes: 0 answered; 1 refused (NOT_FOUND, IDEMPOTENCY_CONFLICT, 
 2 bad arguments or request (BAD_REQUEST, UNKNOWN_OP); 3 set-up (UNAUTHORIZED: wrong token file;
 another program at the address; no permission on the socket);
 4 try again (agent not reachable, BUSY, network or device unavailable, no event in time).
+Web POS pages (the ECR protocol over WebSocket, [ecr] websocket_port) are allowed per origin:
+
+    posagent ecr pair --origin https://pos.example.com   (a one-time code to enter in the web POS)
+    posagent ecr origins list
+    posagent ecr origins revoke https://pos.example.com
+
 See docs/ecr-protocol.md.
 """
 
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.cli import ecr_origins
 from agent.cli.common import EXIT_BUSINESS, EXIT_OK, EXIT_SETUP, EXIT_TRANSIENT, EXIT_USAGE, add_output_options
 from agent.config import ConfigError, load_config
 from agent.ecr.client import EcrClient, EcrError
@@ -96,7 +103,10 @@ def register(subparsers: Any) -> None:
         "ecr", help="send one ECR protocol request to the running agent (as the till would)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    parser.add_argument("op", help="the operation: status.get, sale.start, sale.get, sale.cancel, outbox.list, ...")
+    parser.add_argument("op", help="the operation: status.get, sale.start, sale.get, sale.cancel, outbox.list, ...; "
+                                   "or pair, origins (web POS pages)")  # fmt: skip
+    parser.add_argument("words", nargs="*", metavar="ARG", help="origins: list, or revoke ORIGIN")
+    parser.add_argument("--origin", metavar="URL", help="pair: the web POS origin, e.g. https://pos.example.com")
     parser.add_argument("--body", metavar="JSON", help="the request body, a JSON object (default {}); - reads stdin")
     where = parser.add_argument_group("where the agent listens (default: from the config file)")
     where.add_argument("--config", metavar="FILE",
@@ -155,6 +165,11 @@ def resolve_target(args: argparse.Namespace) -> Target:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.op in ecr_origins.ORIGIN_COMMANDS:
+        return ecr_origins.run(args)
+    if args.words or args.origin:
+        return _failed(args, EXIT_USAGE, "USAGE", f"{args.op} takes no further arguments (--body JSON gives the "
+                                                  "request body)")  # fmt: skip
     try:
         body = parse_body(args.body)
         if args.until is not None and not args.wait_event:

@@ -11,11 +11,11 @@ import logging
 import secrets
 import sqlite3
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from agent.web import ActionRefused, DeadJob, DeviceRow, FleetRow, PrintRow, ScanRow, Snapshot
+from agent.web import ActionRefused, DeadJob, DeviceRow, FleetRow, OriginRow, PrintRow, ScanRow, Snapshot
 from agent.web.slip_preview import preview
 from drivers.addresses import display_address, redact_urls
 from drivers.printer.slip import SelfTestSlip, SlipError, self_test_slip
@@ -69,8 +69,20 @@ class AgentStatus:
                                is_working(d["kind"], d["state"])) for d in agent.devices.statuses()],
             outbox_counts=counts, oldest_pending_age=oldest, outbox_error=outbox_error, dead_jobs=dead,
             scans=list(self._scans), prints=prints, errors=self.recent_log.rows(), taken_at=time.time(),
-            fleet=self._fleet(),
+            fleet=self._fleet(), origins=self._origins(),
         )  # fmt: skip
+
+    def _origins(self) -> list[OriginRow] | None:
+        listener = self.agent.websocket
+        if listener is None:
+            return None
+        book = listener.book()
+        book.expire(time.time())
+        live = Counter(c.origin for c in self.agent.server.connections if c.origin and c.authenticated)
+        rows = [OriginRow(p.origin, p.paired_at, p.last_used, live[p.origin], p.origin in book.pending)
+                for p in book.paired.values()]  # fmt: skip
+        rows += [OriginRow(o, 0.0, None, 0, pending_code=True) for o in book.pending if o not in book.paired]
+        return sorted(rows, key=lambda row: row.origin)
 
     def _fleet(self) -> FleetRow | None:
         link = self.agent.fleet

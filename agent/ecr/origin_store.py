@@ -79,6 +79,7 @@ class OriginStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._owned_by_agent(fd)
         except OSError as exc:
             raise OriginStoreError(f"cannot open {self._lock_path}: {exc.strerror} "
                                    "(run as root or as the agent's user)") from None  # fmt: skip
@@ -97,12 +98,21 @@ class OriginStore:
             self._book, self._seen = book, self._stamp()
             return result
 
+    def _owned_by_agent(self, fd: int) -> None:
+        """The CLI runs as root, the daemon as the service user: a file root makes in the state dir is
+        handed to the dir's owner, or the daemon could not read the book it must follow."""
+        if os.geteuid() == 0:
+            st = os.stat(self.path.parent)
+            if st.st_uid != 0:
+                os.fchown(fd, st.st_uid, st.st_gid)
+
     def _write(self, book: OriginBook) -> None:
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         data = json.dumps(book.to_json(), indent=1).encode("utf-8")
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
+                self._owned_by_agent(fd)
                 os.write(fd, data)
                 os.fsync(fd)
             finally:

@@ -4,10 +4,10 @@ from .auth import Sessions
 from .hosts import AllowedHosts
 from .http import BadRequest, HttpServer, Limits, Request, Response
 from .site import ActionRefused, Changes, StatusSite, StatusSource, status_server
-from .snapshot import DeadJob, DeviceRow, FleetRow, LogRow, PrintRow, ScanRow, Snapshot
+from .snapshot import DeadJob, DeviceRow, FleetRow, LogRow, OriginRow, PrintRow, ScanRow, Snapshot
 
 __all__ = [
     "ActionRefused", "AllowedHosts", "BadRequest", "Changes", "DeadJob", "DeviceRow", "FleetRow", "HttpServer",
-    "Limits", "LogRow", "PrintRow", "Request", "Response", "ScanRow", "Sessions", "Snapshot", "StatusSite",
+    "Limits", "LogRow", "OriginRow", "PrintRow", "Request", "Response", "ScanRow", "Sessions", "Snapshot", "StatusSite",
     "StatusSource", "status_server",
 ]  # fmt: skip

@@ -128,7 +128,7 @@ def status_page(snapshot: Snapshot, *, csrf: str, version: int, notice: str = ""
 def panel(snapshot: Snapshot, *, csrf: str, slip_html: str = "") -> str:
     """The part of the page that follows the agent's state (swapped in by LIVE_JS)."""
     return "<main>" + "".join((
-        _overview(snapshot), _devices(snapshot, csrf), _outbox(snapshot, csrf),
+        _overview(snapshot), _origins(snapshot), _devices(snapshot, csrf), _outbox(snapshot, csrf),
         _prints(snapshot, slip_html), _scans(snapshot), _errors(snapshot),
     )) + f'</main><p class="muted" style="margin:0 1em 1em">as of {_e(clock(snapshot.taken_at))}</p>'  # fmt: skip
 
@@ -160,6 +160,24 @@ def _fleet(s: Snapshot) -> str:
     problem = f'<br><span class="error">{_e(f.last_error)}</span>' if f.last_error else ""
     return (f'<tr><th>Fleet link</th><td id="fleet">{state}{since}<br><span class="muted path">{_e(f.broker)}</span>'
             f'<br><span class="muted">{_e(counts)}</span>{problem}</td></tr>')  # fmt: skip
+
+
+def _origins(s: Snapshot) -> str:
+    """Web POS origins paired for the ECR WebSocket: who may drive the till from a browser."""
+    if s.origins is None:
+        return ""
+    if not s.origins:
+        table = ('<p class="muted">No web POS origin is paired. On this PC: posagent ecr pair --origin '
+                 "https://your-pos.example</p>")  # fmt: skip
+    else:
+        rows = "".join(
+            f"<tr><td>{_e(o.origin)}</td><td>{_e(clock(o.paired_at)) if o.paired_at else 'not yet'}"
+            f"{' (pairing code pending)' if o.pending_code else ''}</td>"
+            f"<td>{_e(clock(o.last_used)) if o.last_used else 'never'}</td><td>{o.live}</td></tr>"
+            for o in s.origins)  # fmt: skip
+        table = ("<table><tr><th>Origin</th><th>Paired</th><th>Last used</th><th>Open now</th></tr>"
+                 f"{rows}</table>")  # fmt: skip
+    return f'<section id="origins"><h2>Web POS origins</h2>{table}</section>'
 
 
 def _devices(s: Snapshot, csrf: str) -> str:

@@ -68,6 +68,17 @@ class FleetRow:
 
 
 @dataclass(frozen=True)
+class OriginRow:
+    """A web POS origin paired for the ECR WebSocket (never its token)."""
+
+    origin: str
+    paired_at: float
+    last_used: float | None
+    live: int  # open WebSocket connections from it now
+    pending_code: bool = False  # a pairing code waits for it (the code itself is never shown here)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     version: str
     uptime_seconds: float
@@ -87,3 +98,4 @@ class Snapshot:
     errors: list[LogRow] = field(default_factory=list)
     taken_at: float = 0.0
     fleet: FleetRow | None = None
+    origins: list[OriginRow] | None = None  # None: the ECR WebSocket is off

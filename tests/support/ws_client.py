@@ -45,6 +45,7 @@ class WsClient:
         self.pings = 0
         self.answer_pings = True
         self._pending: list[Any] = []
+        self.events: list[dict[str, Any]] = []  # events that came while waiting for an answer
 
     @classmethod
     async def open(cls, port: int, *, origin: str | None = "https://pos.example.com", host: str | None = None,
@@ -88,9 +89,20 @@ class WsClient:
 
     async def request(self, op: str, body: dict[str, Any] | None = None, rid: str = "r") -> dict[str, Any]:
         await self.send({"v": 1, "type": "req", "id": rid, "op": op, "body": body or {}})
-        answer = await self.recv()
-        assert isinstance(answer, dict), answer
-        return answer
+        while True:
+            answer = await self.recv()
+            assert isinstance(answer, dict), answer
+            if answer.get("type") != "evt":
+                return answer
+            self.events.append(answer)
+
+    async def next_event(self, timeout: float = WAIT) -> dict[str, Any]:
+        while not self.events:
+            message = await self.recv(timeout)
+            assert isinstance(message, dict), message
+            if message.get("type") == "evt":
+                return message
+        return self.events.pop(0)
 
     async def hello(self, token: str, last_seq: int | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"token": token, "client": "web-pos-test"}

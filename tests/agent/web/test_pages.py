@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from agent.web import pages
-from agent.web.snapshot import DeadJob, DeviceRow, FleetRow, LogRow, PrintRow, ScanRow, Snapshot
+from agent.web.snapshot import DeadJob, DeviceRow, FleetRow, LogRow, OriginRow, PrintRow, ScanRow, Snapshot
 from tests.agent.web.samples import NOW, snapshot
 
 XSS = '"><script>alert(1)</script>'
@@ -231,3 +231,16 @@ def test_the_fleet_link_is_shown_when_configured_with_why_it_is_not_connected() 
     assert XSS not in document
     text = "".join(Parsed(document).text)
     assert f"refused {XSS}" in text and "no callback yet" in text and "2 waiting for the outbox" in text
+
+
+def test_paired_web_pos_origins_are_listed_with_their_last_use_and_open_pages() -> None:
+    assert 'id="origins"' not in pages.status_page(snapshot(), csrf=CSRF, version=1)  # WebSocket off: no section
+    none = "".join(Parsed(pages.status_page(snapshot(origins=[]), csrf=CSRF, version=1)).text)
+    assert "No web POS origin is paired" in none and "posagent ecr pair --origin" in none
+    rows = [OriginRow("https://pos.example.com", NOW - 3600, NOW - 60, 2),
+            OriginRow(f"https://x{XSS}", 0.0, None, 0, pending_code=True)]  # fmt: skip
+    document = pages.status_page(snapshot(origins=rows), csrf=CSRF, version=1)
+    assert XSS not in document
+    table = next(t for t in Parsed(document).tables if t and t[0][:1] == ["Origin"])
+    assert table[1][0] == "https://pos.example.com" and table[1][2] != "never" and table[1][3] == "2"
+    assert table[2][0] == f"https://x{XSS}" and "pending" in table[2][1] and table[2][2] == "never"
