@@ -235,6 +235,12 @@ export class EcrConnection extends EventTarget {
     socket.onclose = (close) => {
       if (socket !== this.socket) return;
       this.socket = null;
+      if (close.code === 1008 && /revoked/i.test(close.reason)) {
+        // The technician revoked this origin (or its token): every reconnect would be refused (an HTTP
+        // 403 a page cannot even read), so stop and say so: pairing again is the way back.
+        this.refused({ code: 'UNAUTHORIZED', message: `${close.reason}: pair this page again` }, socket);
+        return;
+      }
       this.lost(close.reason || `closed (${close.code})`);
     };
     socket.onerror = () => {}; // a close follows, with what little the browser tells

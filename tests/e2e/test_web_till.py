@@ -16,7 +16,7 @@ from PIL import Image
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from demo.store import PAID_CODE, SimulatedStore, build_store
+from demo.store import PAID_CODE, SimulatedStore, build_store, cli_text
 from hardware_sim.customer import open_card
 from hardware_sim.gateway.payment_codes import Behaviour, example
 from tests.support.browser import chromium, save_full_page
@@ -80,6 +80,17 @@ def assert_each_event_once_and_none_lost(browser: WebDriver) -> None:
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seen
 
 
+def test_the_shared_ecr_token_is_no_key_for_a_page(web_till: WebTill) -> None:
+    # Even a page of a paired origin that somehow got the shared token (the native tills' key) is refused.
+    browser = paired(web_till)
+    key = f"posagent.ecr.token {web_till.agent_url}"
+    browser.execute_script("localStorage.setItem(arguments[0], arguments[1])", key, web_till.store.token)
+    browser.refresh()
+    wait_text(browser, "pairing-status", "refused: UNAUTHORIZED")
+    assert browser.execute_script("return localStorage.length") == 0
+    assert web_till.store.token not in str(browser.page_source)
+
+
 def test_the_whole_journey_from_a_web_page(web_till: WebTill) -> None:
     browser, store = paired(web_till), web_till.store
     token = browser.execute_script("return Object.values(localStorage)")
@@ -121,6 +132,11 @@ def test_the_whole_journey_from_a_web_page(web_till: WebTill) -> None:
         assert secret not in page
     assert_each_event_once_and_none_lost(browser)
     assert text_of(browser, "error") == ""
+
+    # The technician revokes the page's origin: it is closed and stops, asking to be paired again.
+    cli_text("posagent", "ecr", "origins", "revoke", web_till.origin, "--config", str(store.work / "agent.toml"))
+    wait_text(browser, "pairing-status", "origin revoked")
+    assert text_of(browser, "connection") == "closed"
 
 
 def test_a_sale_survives_a_dropped_socket_and_an_agent_restart(web_till: WebTill) -> None:

@@ -73,6 +73,14 @@ class FakeAgent:
                 peer.sock.shutdown(socket.SHUT_RDWR)
             peer.sock.close()
 
+    def close_all(self, code: int, reason: str) -> None:
+        """Close every connection with a WebSocket close frame, as the agent does on a policy decision."""
+        with self.lock:
+            peers, self.peers = self.peers, []
+        for peer in peers:
+            with peer.lock, contextlib.suppress(OSError, LocalProtocolError):
+                peer.sock.sendall(peer.ws.send(CloseConnection(code=code, reason=reason)))
+
     def restart(self) -> None:
         """A new epoch, nothing kept: as after the agent restarted."""
         self.drop_all()

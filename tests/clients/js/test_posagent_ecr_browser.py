@@ -143,3 +143,17 @@ def test_a_silent_link_is_dropped_after_three_heartbeat_intervals(paired_till: W
     WebDriverWait(paired_till, WAIT).until(lambda b: len(events_seen(b)) == 2)
     WebDriverWait(paired_till, WAIT).until(lambda b: len(hellos(agent)) == 2)  # the page reconnected by itself
     assert hellos(agent)[-1]["last_seq"] == 2
+
+
+def test_a_revoked_origin_stops_reconnecting_and_asks_to_pair_again(paired_till: WebDriver, agent: FakeAgent) -> None:
+    agent.close_all(1008, "origin revoked")
+    wait_text(paired_till, "pairing-status", "origin revoked: pair this page again")
+    assert text_of(paired_till, "connection") == "closed"
+    assert paired_till.execute_script("return localStorage.length") == 0  # a revoked token is useless
+    assert [r["op"] for r in agent.requests] == ["pair", "hello"]  # no knocking at a door that stays shut
+
+
+def test_another_policy_close_reconnects(paired_till: WebDriver, agent: FakeAgent) -> None:
+    agent.close_all(1008, "too slow reading")  # e.g. a frozen tab: nothing a person must do
+    WebDriverWait(paired_till, WAIT).until(lambda b: len(hellos(agent)) == 2)
+    wait_text(paired_till, "connection", "open")
