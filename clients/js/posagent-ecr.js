@@ -156,6 +156,21 @@ export class EcrConnection extends EventTarget {
     if (!pairingCode && !this.paired) return Promise.reject(new Error('not paired: enter a pairing code'));
     this.pairingCode = pairingCode ?? null;
     this.stopped = false;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const previous = this.socket;
+    if (previous) {
+      // Connecting again (e.g. pairing again): the old socket is dropped quietly, its requests move over.
+      this.socket = null;
+      previous.close(1000, 'reconnecting');
+      for (const pending of this.inFlight.values()) {
+        if (pending.retry) this.queued.push(pending);
+        else pending.fail(new Error(`the connection was replaced before ${pending.op} was answered: check before sending it again`));
+      }
+      this.inFlight.clear();
+      this.state = CONNECTING; // requests wait for the new connection
+    }
+    this.onFirstFailure?.(new Error('connect() was called again'));
     return new Promise((resolve, reject) => {
       this.onFirstHello = resolve;
       this.onFirstFailure = reject;

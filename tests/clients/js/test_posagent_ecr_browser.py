@@ -157,3 +157,11 @@ def test_another_policy_close_reconnects(paired_till: WebDriver, agent: FakeAgen
     agent.close_all(1008, "too slow reading")  # e.g. a frozen tab: nothing a person must do
     WebDriverWait(paired_till, WAIT).until(lambda b: len(hellos(agent)) == 2)
     wait_text(paired_till, "connection", "open")
+
+
+def test_pairing_again_replaces_the_connection(paired_till: WebDriver, agent: FakeAgent) -> None:
+    pair(paired_till, PAIRING_CODE)
+    WebDriverWait(paired_till, WAIT).until(lambda b: len(hellos(agent)) == 2)
+    wait_text(paired_till, "connection", "open")
+    WebDriverWait(paired_till, WAIT).until(lambda b: len(agent.peers) == 1)  # the old socket is closed
+    assert [r["op"] for r in agent.requests] == ["pair", "hello", "pair", "hello"]
