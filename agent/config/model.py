@@ -134,6 +134,9 @@ class EcrSettings:
         if self.tcp_port is None and self.unix_socket is None:
             return [("tcp_port", "tcp_port and unix_socket are both off: the ECR software could not reach the agent; "
                                  "keep one of them")]  # fmt: skip
+        if self.websocket_port and self.websocket_port == self.tcp_port:
+            return [("websocket_port", f"websocket_port and tcp_port are both {self.tcp_port}: give the WebSocket "
+                                       "a port of its own")]  # fmt: skip
         return []
 
 

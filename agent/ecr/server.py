@@ -169,6 +169,7 @@ class EcrServer:
         self._tasks: set[asyncio.Task[Any]] = set()  # request handlers
         self._serving: set[asyncio.Task[Any]] = set()  # one per connection
         self.accepting = False
+        self.on_stop: list[Callable[[], None]] = []  # other transports' own clean-up (handshakes in progress)
         self.throttle = throttle or FailureThrottle()
         self.unauthenticated: SlotTable[Connection] = SlotTable(
             max_open=max_unauthenticated, max_per_client=max_unauthenticated, max_held=max_held,
@@ -210,6 +211,8 @@ class EcrServer:
     async def close(self) -> None:
         """Stop: flush what each connection has queued (briefly), then close them all."""
         await self.stop_accepting()
+        for hook in self.on_stop:
+            hook()
         for connection in list(self.connections):
             connection.authenticated = False
             connection.close_code, connection.close_reason = 1001, "agent stopping"
@@ -368,6 +371,10 @@ class EcrServer:
             elif isinstance(action, Pair) and pair is not None:
                 await pair(connection, action)
         return None
+
+    def release_slot(self, connection: Connection) -> None:
+        """A connection refused before it was served (a WebSocket handshake): its slot is free again."""
+        self._unslot(connection)
 
     def _unslot(self, connection: Connection) -> None:
         if connection.slot is not None:

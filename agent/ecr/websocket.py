@@ -36,9 +36,10 @@ from wsproto.events import (
 from wsproto.utilities import RemoteProtocolError
 
 from agent.guard import client_key
+from agent.throttled_log import ThrottledLog
 
 from .framing import MAX_LINE_BYTES
-from .handshake import Accept, Reject, decide
+from .handshake import Reject, decide
 from .messages import ErrorCode, error_response, ok_response
 from .origin_store import OriginStore, OriginStoreError
 from .origins import OriginBook, Paired, RandomBytes, digest
@@ -70,6 +71,10 @@ class WebSocketListener:
         self.clock = clock
         self.random_bytes = random_bytes
         self._token_hashes: dict[Connection, str] = {}  # authenticated connections -> the token they used
+        self._handshaking: set[asyncio.StreamWriter] = set()  # not yet connections of the server's
+        # Any page the cashier opens can make us refuse it, as often as it likes: the journal must not flood.
+        self._refusals = ThrottledLog(log, time.monotonic, "WebSocket refusals")
+        server.on_stop.append(self._stop_handshakes)
 
     async def start(self) -> None:
         for host in self.hosts:
@@ -84,6 +89,10 @@ class WebSocketListener:
             if self.port == 0:
                 self.port = int(listener.sockets[0].getsockname()[1])
         self.server.spawn(self._watch_revocations())
+
+    def _stop_handshakes(self) -> None:
+        for writer in list(self._handshaking):
+            writer.transport.abort()  # the handshake's read ends at once; nothing was promised to it
 
     def book(self) -> OriginBook:
         try:
@@ -122,45 +131,55 @@ class WebSocketListener:
         if not is_loopback(peer):
             writer.close()
             return
+        opened_at = time.monotonic()
         ws = WSConnection(ConnectionType.SERVER)
+        connection = Connection(peer=f"ws {peer[0]}:{peer[1]}", key=client_key(str(peer[0])),
+                                abort=writer.transport.abort)  # fmt: skip
+        # The slot is taken at accept, as on TCP: a flood of handshakes that never finish cannot keep
+        # the web POS (or the till) out; the hello deadline counts from here.
+        if not self.server.admit(connection):
+            writer.close()
+            return
+        self._handshaking.add(writer)
         try:
             request = await asyncio.wait_for(_handshake(ws, reader, writer), self.server.hello_deadline)
         except (TimeoutError, ConnectionError):
             request = None
-        if request is None:
+        finally:
+            self._handshaking.discard(writer)
+        if request is None or connection.closed:
+            self.server.release_slot(connection)
             writer.close()
             return
         origin = next((value.decode("latin-1") for name, value in request.extra_headers if name == b"origin"), None)
         decision = decide(target=request.target, host=request.host, origin=origin, port=self.port,
                           book=self.book(), now=self.clock())  # fmt: skip
-        connection = Connection(peer=f"ws {peer[0]}:{peer[1]}", key=client_key(str(peer[0])))
-        if isinstance(decision, Accept):
-            connection.origin = decision.origin
-            if not self.server.admit(connection):
-                decision = Reject(503, "too many connections waiting for hello: try again shortly")
         if isinstance(decision, Reject):
-            log.info("WebSocket handshake from %s refused: %d %s", connection.peer, decision.status, decision.text)
+            self.server.release_slot(connection)
+            self._refusals.warning("WebSocket handshake from %s refused: %d %s", connection.peer, decision.status,
+                                   decision.text)  # fmt: skip
             _reject(ws, writer, decision)
             return
+        connection.origin = decision.origin
         connection.abort = lambda: _abort(connection, ws, writer)
         writer.write(ws.send(AcceptConnection()))
         try:
-            await self.server.run_connection(connection, self._read(connection, ws, reader, writer),
+            await self.server.run_connection(connection, self._read(connection, ws, reader, writer, opened_at),
                                              _write(connection, ws, writer), writer)  # fmt: skip
         finally:
             self._token_hashes.pop(connection, None)
 
     async def _read(self, connection: Connection, ws: WSConnection, reader: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter) -> None:  # fmt: skip
+                    writer: asyncio.StreamWriter, opened_at: float) -> None:  # fmt: skip
         with contextlib.suppress(ConnectionError):
-            code, reason = await self._read_messages(connection, ws, reader, writer)
+            code, reason = await self._read_messages(connection, ws, reader, writer, opened_at)
             if not connection.close_reason:  # nobody else (revocation, shutdown) said why first
                 connection.close_code, connection.close_reason = code, reason
 
     async def _read_messages(self, connection: Connection, ws: WSConnection, reader: asyncio.StreamReader,
-                             writer: asyncio.StreamWriter) -> tuple[int, str]:  # fmt: skip
+                             writer: asyncio.StreamWriter, opened_at: float) -> tuple[int, str]:  # fmt: skip
         """Until the connection must end: then the close code and reason."""
-        session = Session(self.server.token, time.monotonic(), hello_deadline=self.server.hello_deadline,
+        session = Session(self.server.token, opened_at, hello_deadline=self.server.hello_deadline,
                           check_token=lambda token: self._check_token(connection, token), pairing=True)  # fmt: skip
         in_flight = asyncio.Semaphore(MAX_IN_FLIGHT_PER_CONNECTION)
         parts: list[str] = []
@@ -233,7 +252,7 @@ class WebSocketListener:
             log.info("web POS origin %s paired", origin)
             await connection.reply(ok_response(request.id, {"origin": result.origin, "token": result.token}))
         else:
-            log.warning("WebSocket %s (%s): pairing refused: %s", connection.peer, origin, result.message)
+            self._refusals.warning("WebSocket %s (%s): pairing refused: %s", connection.peer, origin, result.message)
             await connection.reply(error_response(request.id, ErrorCode.UNAUTHORIZED, result.message))
 
 

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from agent.cli.main import main
 from hardware_sim.gateway.payment_codes import Behaviour, example
-from tests.support.daemon import Daemon, free_port, write_store_files
+from tests.support.daemon import TOKEN, Daemon, free_port, write_store_files
 from tests.support.gateway import Store
 from tests.support.ws_client import Refused, WsClient
 
@@ -22,12 +23,12 @@ POS = "https://pos.example.com"
 
 @pytest.fixture
 def web_till(tmp_path: Path, simulated_gateway: Store) -> Iterator[tuple[Daemon, int]]:
-    port, ws_port = free_port(), free_port()
+    port, ws_port, status_port = free_port(), free_port(), free_port()
     config = write_store_files(tmp_path, simulated_gateway.gateway.url, simulated_gateway.gateway.alipay_public_key_pem,
-                               port)  # fmt: skip
+                               port, status_port=status_port)  # fmt: skip
     text = config.read_text().replace("heartbeat_seconds = 1.0", f"heartbeat_seconds = 1.0\nwebsocket_port = {ws_port}")
     config.write_text(text)
-    running = Daemon(config, port, tmp_path / "daemon.log")
+    running = Daemon(config, port, tmp_path / "daemon.log", status_port=status_port)
     running.start()
     yield running, ws_port
     running.stop()
@@ -108,6 +109,12 @@ async def test_a_paired_page_survives_losing_its_socket_and_the_agent_mid_sale(
     assert len(finals) == 1
     later_seqs = [m["seq"] for m in later]
     assert len(later_seqs) == len(set(later_seqs))
+
+    # The status page lists the origin and its open page, never its token.
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.status_port}", timeout=10) as browser:
+        await browser.post("/login", data={"token": TOKEN})
+        page_html = (await browser.get("/")).text
+    assert 'id="origins"' in page_html and POS in page_html and token not in page_html
 
     # The CLI lists the origin with its last use, and revoking it closes the page within a second.
     exit_code, listed = cli(capsys, "origins", "list", "--config", config)

@@ -227,6 +227,18 @@ def test_both_listeners_off_is_refused(tmp_path: Path) -> None:
     assert "both off" in str(caught.value)
 
 
+def test_the_websocket_is_off_unless_given_a_port_of_its_own(tmp_path: Path) -> None:
+    assert parse_config(GOOD, source="agent.toml", base_dir=tmp_path).ecr.websocket_port is None
+    on = parse_config(GOOD + "\n[ecr]\nwebsocket_port = 7412\n", source="agent.toml", base_dir=tmp_path)
+    assert on.ecr.websocket_port == 7412
+    off = parse_config(GOOD + "\n[ecr]\nwebsocket_port = false\n", source="agent.toml", base_dir=tmp_path)
+    assert off.ecr.websocket_port is None
+    with pytest.raises(ConfigError) as caught:
+        parse_config(GOOD + "\n[ecr]\ntcp_port = 7410\nwebsocket_port = 7410\n", source="agent.toml",
+                     base_dir=tmp_path)  # fmt: skip
+    assert [p.key for p in caught.value.problems] == ["ecr.websocket_port"]
+
+
 def test_only_settings_that_say_so_can_be_turned_off_with_false(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(GOOD + "\n[ecr]\nunix_group = false\n", source="agent.toml", base_dir=tmp_path)

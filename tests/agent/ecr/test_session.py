@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agent.ecr.session import Authenticated, Close, Handle, Refuse, Send, Session, State
+from agent.ecr.session import Authenticated, Close, Handle, Pair, Refuse, Send, Session, State
 
 TOKEN = "s3cret-token"
 
@@ -85,3 +85,34 @@ def test_a_second_hello_is_refused_and_bad_last_seq_is_a_bad_request() -> None:
     session.receive(hello())
     (again,) = session.receive(hello())
     assert error_code(again) == "BAD_REQUEST"
+
+
+# --- the WebSocket's sessions: whole messages, their own token check, pairing before hello
+
+
+def message(op: str, body: dict[str, object]) -> bytes:
+    return json.dumps({"v": 1, "type": "req", "id": "m", "op": op, "body": body}).encode()
+
+
+def origin_tokens(token: str) -> str | None:
+    return None if token == "wpo_good" else "wrong or revoked token for this origin"
+
+
+def test_a_websocket_session_takes_whole_messages_and_checks_tokens_its_own_way() -> None:
+    shared_refused = Session(TOKEN, 0.0, check_token=origin_tokens, pairing=True)
+    (refuse,) = shared_refused.message(message("hello", {"token": TOKEN}))
+    assert isinstance(refuse, Refuse) and "revoked" in refuse.reason and shared_refused.state is State.CLOSED
+    session = Session(TOKEN, 0.0, check_token=origin_tokens, pairing=True)
+    pretty = b'{\n  "v": 1, "type": "req", "id": "h",\n  "op": "hello", "body": {"token": "wpo_good"}\n}'
+    (auth,) = session.message(pretty)  # a message may hold newlines: no line framing here
+    assert isinstance(auth, Authenticated)
+
+
+def test_pair_is_handed_to_the_shell_before_hello_only_where_pairing_is_on() -> None:
+    session = Session(TOKEN, 0.0, check_token=origin_tokens, pairing=True)
+    (pair,) = session.message(message("pair", {"code": "ABCD-EFGH"}))
+    assert isinstance(pair, Pair) and pair.code == "ABCD-EFGH" and session.state is State.AWAITING_HELLO
+    (bad,) = session.message(message("pair", {"code": 12345678}))
+    assert error_code(bad) == "BAD_REQUEST"
+    (no_pairing,) = Session(TOKEN, 0.0).receive(message("pair", {"code": "ABCD-EFGH"}) + b"\n")
+    assert error_code(no_pairing) == "UNAUTHORIZED"  # on TCP, pair is just a request before hello

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wsproto.events import Ping, Pong
 
 from agent.ecr.events import EventLog
 from agent.ecr.messages import Request
@@ -357,3 +358,77 @@ async def test_a_plain_http_request_gets_an_http_error(till: Till) -> None:
     await writer.drain()
     head = await asyncio.wait_for(reader.read(), 5)
     assert head.startswith(b"HTTP/1.1 4")
+
+
+def masked_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """A client frame built by hand, for bytes a well-behaved library would never send."""
+    key = b"\x01\x02\x03\x04"
+    header = bytes([(0x80 if fin else 0) | opcode])
+    length = len(payload)
+    header += bytes([0x80 | length]) if length < 126 else bytes([0x80 | 126]) + length.to_bytes(2, "big")
+    return header + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+async def test_invalid_utf8_in_a_text_frame_closes_that_page_only(till: Till) -> None:
+    token = await till.paired_token()
+    client = await till.authenticated(token)
+    other = await till.authenticated(token)
+    client.writer.write(masked_frame(0x1, b'{"v":1,"x":"\xff\xfe"}'))
+    await client.writer.drain()
+    assert (await client.closed()).code == 1007  # RFC 6455: invalid payload data
+    assert (await other.request("echo", {"still": True}))["ok"]
+
+
+async def test_a_message_over_the_limit_in_fragments_closes_with_1009(till: Till) -> None:
+    token = await till.paired_token()
+    client = await till.authenticated(token)
+    chunk = b"a" * 30000
+    for _ in range(3):  # 90 KB in continuation frames, never finished
+        client.writer.write(masked_frame(0x1 if _ == 0 else 0x0, chunk, fin=False))
+    await client.writer.drain()
+    assert (await client.closed()).code == 1009
+
+
+async def cut(reader: asyncio.StreamReader) -> bool:
+    try:
+        return await asyncio.wait_for(reader.read(), 5) == b""
+    except ConnectionResetError:
+        return True
+
+
+async def test_handshakes_that_never_finish_cannot_keep_the_page_out(tmp_path: Path) -> None:
+    """Each handshake holds an unauthenticated slot from accept on (as a TCP connection does): a flood of
+    them is bounded, the oldest are shed, and a page still gets in."""
+    till = Till(tmp_path)
+    till.server.hello_deadline = 60.0  # only shedding, not the deadline, may free the room here
+    till.server.unauthenticated.max_open = 4  # type: ignore[misc]
+    await till.start()
+    try:
+        token = await till.paired_token()
+        stalled = [await asyncio.open_connection("127.0.0.1", till.port) for _ in range(10)]
+        for _, writer in stalled:
+            writer.write(b"GET /ecr HTTP/1.1\r\n")  # and nothing more
+        page = await till.authenticated(token)  # the oldest waiters were shed to make room
+        assert (await page.request("echo", {}))["ok"]
+        assert all([await cut(reader) for reader, _ in stalled[:6]])  # the oldest stalled ones gave way
+        for _, writer in stalled:
+            writer.close()
+    finally:
+        await till.server.close()
+
+
+async def test_the_agent_answers_a_pages_ping(till: Till) -> None:
+    token = await till.paired_token()
+    client = await till.authenticated(token)
+    client.writer.write(client.ws.send(Ping(b"are you there")))
+    await client.writer.drain()
+    data = await asyncio.wait_for(client.reader.read(65536), 5)
+    client.ws.receive_data(data)
+    assert any(isinstance(e, Pong) and e.payload == b"are you there" for e in client.ws.events())
+
+
+async def test_a_page_hammering_the_port_does_not_flood_the_log(till: Till, caplog: pytest.LogCaptureFixture) -> None:
+    for _ in range(40):
+        assert isinstance(await WsClient.open(till.port, origin="https://evil.example"), Refused)
+    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert 1 <= len(refusals) <= 10
