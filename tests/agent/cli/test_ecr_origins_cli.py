@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,7 @@ def test_a_book_written_by_root_belongs_to_the_agents_user(tmp_path: Path) -> No
     state = tmp_path / "state"
     state.mkdir()
     os.chown(state, 4321, 4321)  # the state dir belongs to the agent's user
-    OriginStore(store_path(state)).update(lambda book: book.revoke(POS))
+    OriginStore(store_path(state)).update(lambda book: book.start_pairing(POS, time.time(), os.urandom))
     book = store_path(state)
     assert (book.stat().st_uid, book.stat().st_mode & 0o777) == (4321, 0o600)
     assert book.with_name(book.name + ".lock").stat().st_uid == 4321
