@@ -210,6 +210,7 @@ class Agent:
         self.status_source = AgentStatus(self, self.recent_log, self.metrics.render)
         self.outbox.subscribe(self._job_changed)
         self.connectivity.subscribe(self._network_changed)
+        self.connectivity.when_first_reachable(self.dispatcher.wake)  # backoffs of a previous process
 
         await self.devices.start()  # before the ECR listens: a till that connects finds its devices' state
         self.callback: CallbackServer | None = None

@@ -6,6 +6,11 @@ not. A real call that could not connect flips the state at once; a call that was
 answer (reset, timeout, 5xx: Alipay may be down at the far end) makes the monitor probe at once rather
 than at its next turn, so new sales fail fast instead of waiting out an outage. Listeners (the outbox
 dispatcher, the payment service) hear every flip.
+
+The first probe that finds Alipay reachable is told too, flip or not: the monitor starts optimistic,
+so a restart during an outage that ends before the first probe flips nothing, and jobs the previous
+process left backing off (minutes, after many failed attempts) would wait out delays chosen under an
+older verdict.
 """
 
 from __future__ import annotations
@@ -36,11 +41,17 @@ class ConnectivityMonitor:
         self.online = True  # optimistic until the first probe says otherwise
         self.since = time.time()
         self._listeners: list[Listener] = []
+        self._reachable_listeners: list[Callable[[], None]] = []
+        self._confirmed = False  # has a probe of this process found Alipay reachable?
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def when_first_reachable(self, listener: Callable[[], None]) -> None:
+        """Call `listener` once, when a probe of this process first finds Alipay reachable."""
+        self._reachable_listeners.append(listener)
 
     def report(self, online: bool) -> None:
         """A real call succeeded (True) or could not connect (False)."""
@@ -82,7 +93,15 @@ class ConnectivityMonitor:
 
     async def _run(self) -> None:
         while True:
-            self.report(await self.probe())
+            online = await self.probe()
+            self.report(online)
+            if online and not self._confirmed:
+                self._confirmed = True
+                for listener in list(self._reachable_listeners):
+                    try:
+                        listener()
+                    except Exception:
+                        log.exception("connectivity listener failed")
             interval = self.online_interval if self.online else self.offline_interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), interval)

@@ -126,3 +126,46 @@ async def test_report_flips_state_and_tells_listeners_once_per_change() -> None:
     monitor.report(True)
     assert flips == [False, True]
     assert monitor.status()["online"] is True
+
+
+async def test_the_first_probe_that_finds_alipay_reachable_is_told_once_though_nothing_flipped() -> None:
+    """A restart in an outage that ended before the first probe: the monitor was optimistic, nothing
+    flips, yet jobs the previous process left backing off must be retried now (the daemon wakes its
+    outbox on this)."""
+    server = await answering(b"HTTP/1.1 200 OK")
+    reachable: list[str] = []
+    flips: list[bool] = []
+    monitor = ConnectivityMonitor(url_of(server), online_interval=0.05, offline_interval=0.05, min_gap=0.01)
+    monitor.subscribe(flips.append)
+    monitor.when_first_reachable(lambda: reachable.append("now"))
+    monitor.start()
+    try:
+        for _ in range(200):
+            if reachable:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # several more probes: still told only once
+        assert reachable == ["now"] and flips == []
+    finally:
+        await monitor.stop()
+        server.close()
+
+
+async def test_no_reachable_news_while_every_probe_fails() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    reachable: list[str] = []
+    monitor = ConnectivityMonitor(f"http://127.0.0.1:{port}/", online_interval=0.05, offline_interval=0.05,
+                                  min_gap=0.01, timeout=0.5)  # fmt: skip
+    monitor.when_first_reachable(lambda: reachable.append("now"))
+    monitor.start()
+    try:
+        for _ in range(100):
+            if not monitor.online:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        assert monitor.online is False and reachable == []
+    finally:
+        await monitor.stop()
