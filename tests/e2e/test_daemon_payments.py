@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from agent.ecr.client import EcrError
+from agent.ecr.client import EcrClient, EcrError
+from hardware_sim.gateway import GatewaySimulator
 from hardware_sim.gateway.payment_codes import Behaviour, example
 from tests.support.daemon import Daemon
 from tests.support.gateway import Store
@@ -106,10 +108,8 @@ def test_network_cut_after_trade_pay_ends_with_the_trade_cancelled_once_back(dae
 def test_an_outage_at_alipay_fails_new_sales_fast_and_tells_the_true_reason(daemon: Daemon,
                                                                             simulated_gateway: Store) -> None:
     gateway = simulated_gateway.gateway
-    gateway.outage(600)  # Alipay's side resets every connection, after accepting it
     with daemon.ecr() as ecr:
-        ecr.request("sale.start", {"sale_id": "O1", "amount": "15", "subject": "Till 1",
-                                   "code": example(Behaviour.PAID)})  # fmt: skip
+        start_in_flight_when_alipay_goes_down(ecr, gateway)
         # Not the deadline (60 s): the agent notices the outage and reverses at once, saying why.
         reversing = ecr.wait_for("sale.updated", lambda b: b["sale"]["state"] == "reversing", timeout=20)
         reason = reversing["body"]["sale"]["reason"]
@@ -137,3 +137,23 @@ def test_a_proxy_504_after_the_buyer_paid_is_never_reported_declined(daemon: Dae
         done = ecr.wait_for("sale.updated", lambda b: b["sale"]["sale_id"] == "P1" and final(b), timeout=30)
     assert done["body"]["sale"]["state"] == "succeeded"
     assert gateway_trade(simulated_gateway, done["body"]["sale"]["out_trade_no"])["status"] == "TRADE_SUCCESS"
+
+
+def start_in_flight_when_alipay_goes_down(ecr: EcrClient, gateway: GatewaySimulator) -> None:
+    """Start sale O1 with Alipay just gone: its call is the first to meet the outage. On a loaded
+    machine the agent's first probe can land after the outage began; the sale is then refused at
+    once (NETWORK_UNAVAILABLE), so Alipay comes back until the agent has seen it, and goes again."""
+    for _ in range(3):
+        gateway.outage(600)  # Alipay's side resets every connection, after accepting it
+        try:
+            ecr.request("sale.start", {"sale_id": "O1", "amount": "15", "subject": "Till 1",
+                                       "code": example(Behaviour.PAID)})  # fmt: skip
+            return
+        except EcrError as refused:
+            assert refused.code == "NETWORK_UNAVAILABLE"
+        gateway.set_faults()
+        deadline = time.monotonic() + 30  # the agent probes every 3 s while Alipay is unreachable
+        while ecr.request("status.get")["network"]["online"] is not True:
+            assert time.monotonic() < deadline, "the agent never saw Alipay back"
+            time.sleep(0.1)
+    raise AssertionError("the agent's probe met the outage before the sale three times")
