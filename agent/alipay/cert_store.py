@@ -10,6 +10,8 @@ import os
 import re
 from pathlib import Path
 
+from agent.atomic_file import write_atomically
+
 from .certs import AlipayCert
 
 _NAME = re.compile(r"alipay_cert_[0-9a-f]{32}\.pem")
@@ -37,20 +39,15 @@ class AlipayCertStore:
         return out
 
     def save(self, cert: AlipayCert) -> None:
-        """Write atomically (a temporary file renamed into place): a crash never leaves half a certificate."""
+        """Write atomically and durably: a crash never leaves half a certificate."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.directory / f"alipay_cert_{cert.sn}.pem"
-        temporary = final.with_suffix(".tmp")
-        temporary.write_bytes(cert.pem)
-        os.chmod(temporary, 0o644)  # public certificates, read by the daemon whoever saved them
-        self._owned_like_state_dir(self.directory, temporary)
-        os.replace(temporary, final)
+        # Public certificates, read by the daemon whoever saved them; under sudo the folder and the file
+        # take the state dir's owner (the daemon's user), or the daemon could not add the next one.
+        self._owned_like_state_dir(self.directory)
+        write_atomically(self.directory / f"alipay_cert_{cert.sn}.pem", cert.pem, mode=0o644,
+                         owner_of=self.directory.parent)  # fmt: skip
 
-    def _owned_like_state_dir(self, *paths: Path) -> None:
-        # A set-up command run as root (sudo) may save here first: the folder and file then belong to the
-        # state dir's owner (the daemon's user), or the daemon could not add the next certificate.
-        if os.geteuid() != 0:
-            return
-        owner = self.directory.parent.stat()
-        for path in paths:
-            os.chown(path, owner.st_uid, owner.st_gid)
+    def _owned_like_state_dir(self, folder: Path) -> None:
+        if os.geteuid() == 0:
+            owner = self.directory.parent.stat()
+            os.chown(folder, owner.st_uid, owner.st_gid)

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from agent.atomic_file import write_atomically
+
 from .origins import OriginBook
 
 FILE_NAME = "ecr_origins.json"
@@ -102,25 +104,16 @@ class OriginStore:
 
     def _owned_by_agent(self, fd: int) -> None:
         """The CLI runs as root, the daemon as the service user: a file root makes in the state dir is
-        handed to the dir's owner, or the daemon could not read the book it must follow."""
+        handed to the dir's owner, or the daemon could not use it."""
         if os.geteuid() == 0:
             st = os.stat(self.path.parent)
             if st.st_uid != 0:
                 os.fchown(fd, st.st_uid, st.st_gid)
 
     def _write(self, book: OriginBook) -> None:
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        # The book takes the state dir's owner too (see _owned_by_agent): the daemon must read it.
         data = json.dumps(book.to_json(), indent=1).encode("utf-8")
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                self._owned_by_agent(fd)
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temporary, self.path)
+            write_atomically(self.path, data, mode=0o600, owner_of=self.path.parent)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
             raise OriginStoreError(f"cannot write {self.path}: {exc.strerror}") from None

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from agent import atomic_file
 
 STATE_VERSION = 1
 
@@ -109,33 +109,8 @@ def save_state(path: Path, state: TemplateState) -> None:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Temp file, fsync, rename, fsync the folder: a crash leaves the old text or the new, never half."""
-    folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename itself is durable only once the directory entry is on disk.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Replace a text file atomically and durably (see agent.atomic_file)."""
+    atomic_file.write_atomically(path, text.encode("utf-8"))
 
 
 __all__ = [

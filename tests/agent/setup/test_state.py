@@ -67,7 +67,7 @@ def test_a_failed_write_keeps_the_previous_state(tmp_path: Path, monkeypatch: py
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("agent.setup.state.os.replace", broken_replace)
+    monkeypatch.setattr("agent.atomic_file.os.replace", broken_replace)
     with pytest.raises(OSError, match="No space"):
         save_state(path, TemplateState("second"))
     monkeypatch.undo()
